@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "StreamProxy",
+    products: [
+        .executable(name: "stream-proxy", targets: ["stream-proxy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // C libraries: module maps plus typed wrappers for the variadic calls Swift cannot import.
+        .systemLibrary(
+            name: "CEvent",
+            pkgConfig: "libevent_pthreads",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // libevent in Swift: loops, timers, signals, the HTTP server with streaming responses.
+        .target(
+            name: "EventLoop",
+            dependencies: ["CEvent"]
+        ),
+        // libcurl multi-socket bound to an EventLoop.
+        .target(
+            name: "CurlStream",
+            dependencies: ["CCurl", "EventLoop"]
+        ),
+        // The product: config, routes, fan-out sessions, SSE, endpoints, the test origin.
+        .target(
+            name: "StreamProxy",
+            dependencies: [
+                "EventLoop",
+                "CurlStream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "stream-proxy",
+            dependencies: ["StreamProxy"]
+        ),
+        .testTarget(
+            name: "StreamProxyTests",
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+        ),
+    ]
+)

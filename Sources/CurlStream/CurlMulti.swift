@@ -1,0 +1,454 @@
+import CCurl
+import CEvent
+import EventLoop
+
+/// libcurl's global state, initialised once per process before the first multi handle.
+private let curlGlobal: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
+
+/// Counters a ``CurlMulti`` keeps for metrics and tests.
+public struct CurlMultiStats: Sendable, Equatable {
+    /// Transfers holding a connection slot (reading, draining or being cut).
+    public var active = 0
+    /// Transfers waiting for a connection slot.
+    public var queued = 0
+    public var started = 0
+    public var succeeded = 0
+    public var failed: [TransferErrorKind: Int] = [:]
+    /// Transfers that opened a new connection.
+    public var connectionsOpened = 0
+    /// Transfers that ran on a kept-alive connection.
+    public var connectionsReused = 0
+    /// Transfers stopped by their consumer after `finish` whose remainder was read for reuse.
+    public var drained = 0
+    /// Transfers stopped by their consumer and cut (remainder unknown or above drainLimit, or cancelled).
+    public var cut = 0
+}
+
+/// One libcurl multi handle driven by one ``EventLoop`` through the multi-socket API.
+///
+/// libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to wake it
+/// (CURLMOPT_TIMERFUNCTION); libevent watches them; each readiness or timeout goes back to
+/// `curl_multi_socket_action`, after which finished transfers are collected. On top of that
+/// this type enforces the pool limits (connection slots per host and in all, with a FIFO wait
+/// bounded by `poolTimeout`), a read timeout, and the drain-or-cut policy that keeps
+/// connections reusable.
+///
+/// libcurl forbids calling the multi interface from inside its callbacks, and a consumer may
+/// react to an event by cancelling or pausing any transfer; so operations asked for while
+/// libcurl is on the stack are deferred until the outermost libcurl call returns.
+public final class CurlMulti {
+    public let loop: EventLoop
+    public let options: TransferOptions
+    private let multi: UnsafeMutableRawPointer
+    private var timerEvent: OpaquePointer!
+    private var sockets: [curl_socket_t: OpaquePointer] = [:]
+
+    private var transfers: [TransferID: Transfer] = [:]
+    private var queue = TransferQueue()
+    private var slots: ConnectionSlots
+    private var poolTimer: LoopTimer!
+    private var soonTimer: LoopTimer!
+    private var nextID: UInt64 = 1
+
+    /// How many libcurl calls are on the stack (callbacks may run inside any of them).
+    private var curlDepth = 0
+    private var deferred: [Deferred] = []
+    private var failuresToReport: [(Transfer, TransferError)] = []
+    private var settling = false
+
+    public private(set) var stats = CurlMultiStats()
+
+    private enum Deferred {
+        case remove(TransferID)
+        case unpause(TransferID)
+    }
+
+    public init(loop: EventLoop, options: TransferOptions) throws(CurlMultiError) {
+        loop.preconditionInEventLoop()
+        precondition(curlGlobal == CURLE_OK, "curl_global_init failed")
+        guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
+        self.loop = loop
+        self.options = options
+        self.multi = multi
+        self.slots = ConnectionSlots(maxTotal: options.maxConnections, maxPerHost: options.maxConnectionsPerHost)
+
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
+        poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireQueued() }
+        soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
+
+        func set(_ rc: CURLMcode, _ name: String) throws(CurlMultiError) {
+            if rc != CURLM_OK { throw CurlMultiError(rc, call: "curl_multi_setopt(\(name))") }
+        }
+        do throws(CurlMultiError) {
+            try set(CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, socketCallback), "SOCKETFUNCTION")
+            try set(CCurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me), "SOCKETDATA")
+            try set(CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, timerCallback), "TIMERFUNCTION")
+            try set(CCurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me), "TIMERDATA")
+            // Our own slots admit transfers; libcurl's limits are a second fence, never the queue.
+            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxConnections), "MAX_TOTAL_CONNECTIONS")
+            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost), "MAX_HOST_CONNECTIONS")
+            // The default (4 x handles added) shrinks the cache after a burst.
+            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, options.maxKeepalive), "MAXCONNECTS")
+        } catch {
+            event_free(timerEvent)
+            curl_multi_cleanup(multi)
+            throw error
+        }
+    }
+
+    deinit {
+        for transfer in transfers.values where transfer.isActive {
+            curl_multi_remove_handle(multi, transfer.easy)
+            transfer.freeEasy()
+        }
+        transfers.removeAll()
+        // No callback may reach this object while the multi handle closes its connections.
+        _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, nil)
+        _ = CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, nil)
+        curl_multi_cleanup(multi)
+        for event in sockets.values { event_free(event) }
+        event_free(timerEvent)
+    }
+
+    // MARK: - Consumer API
+
+    /// Starts fetching `request`. Events reach `onEvent` on the loop, never before this returns.
+    public func start(_ request: TransferRequest, onEvent: @escaping (TransferEvent) -> Void) -> TransferID {
+        loop.assertInEventLoop()
+        let id = TransferID(raw: nextID)
+        nextID += 1
+        let transfer = Transfer(id: id, request: request, deadline: .now + .seconds(options.poolTimeout), onEvent: onEvent)
+        transfers[id] = transfer
+        stats.started += 1
+        queue.append(transfer)
+        stats.queued += 1
+        settle()
+        armPoolTimer()
+        return id
+    }
+
+    /// Stops reading `id` after the bytes being delivered now: its upstream socket stops being
+    /// read, so the upstream is held back by TCP flow control.
+    public func pause(_ id: TransferID) {
+        loop.assertInEventLoop()
+        transfers[id]?.pauseWanted = true
+    }
+
+    /// Undoes ``pause(_:)``. Bytes libcurl held back are delivered first.
+    public func resume(_ id: TransferID) {
+        loop.assertInEventLoop()
+        guard let t = transfers[id], t.pauseWanted || t.pausedInCurl else { return }
+        t.pauseWanted = false
+        t.lastActivity = .now
+        guard t.pausedInCurl else { return }
+        deferred.append(.unpause(id))
+        settle()
+    }
+
+    /// The consumer has what it wants from `id` and hears nothing more. A remainder known to be
+    /// at most `drainLimit` bytes is read and discarded so the connection can be reused;
+    /// otherwise the transfer is cut (libcurl never reuses a connection it aborted).
+    public func finish(_ id: TransferID) {
+        loop.assertInEventLoop()
+        guard let t = transfers[id] else { return }
+        if case .running = t.state, let length = t.contentLength,
+           length - t.bytesReceived <= Int64(options.drainLimit) {
+            t.state = .draining
+            t.pauseWanted = false
+            stats.drained += 1
+            if t.pausedInCurl {
+                deferred.append(.unpause(id))
+                settle()
+            }
+            return
+        }
+        cancel(id)
+    }
+
+    /// Stops `id` at once; the consumer hears nothing more.
+    public func cancel(_ id: TransferID) {
+        loop.assertInEventLoop()
+        guard let t = transfers[id] else { return }
+        switch t.state {
+        case .queued:
+            queue.remove(t)
+            stats.queued -= 1
+            transfers[id] = nil
+        case .aborting:
+            return
+        case .running, .draining:
+            t.state = .aborting
+            stats.cut += 1
+            if curlDepth == 0 {
+                remove(t)
+                settle()
+            } else {
+                deferred.append(.remove(id))
+            }
+        }
+    }
+
+    /// Transfers that have not ended yet (active or queued).
+    public var count: Int { transfers.count }
+
+    // MARK: - Admission
+
+    /// Moves queued transfers into free slots, oldest first (a transfer whose host is at its
+    /// limit does not hold back one for another host).
+    private func admit() {
+        guard slots.hasFreeSlot, !queue.isEmpty else { return }
+        while slots.hasFreeSlot, let t = queue.first(where: { slots.canAcquire($0.request.hostKey) }) {
+            queue.remove(t)
+            stats.queued -= 1
+            activate(t)
+        }
+        armPoolTimer()
+    }
+
+    private func activate(_ t: Transfer) {
+        slots.acquire(t.request.hostKey)
+        stats.active += 1
+        t.state = .running
+        t.lastActivity = .now
+        guard t.makeEasy(options: options) else {
+            fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
+            return
+        }
+        let rc = curl_multi_add_handle(multi, t.easy)
+        guard rc == CURLM_OK else {
+            fail(t, TransferError(kind: .protocol, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
+            return
+        }
+        let timer = LoopTimer(loop: loop) { [unowned self, id = t.id] in self.checkReadTimeout(id) }
+        timer.schedule(after: options.readTimeout)
+        t.readTimer = timer
+    }
+
+    private func armPoolTimer() {
+        if let head = queue.head, case .queued(let deadline) = head.state {
+            let wait = ContinuousClock.now.duration(to: deadline)
+            poolTimer.schedule(after: max(0, wait.seconds))
+        } else {
+            poolTimer.cancel()
+        }
+    }
+
+    private func expireQueued() {
+        let now = ContinuousClock.now
+        while let head = queue.head, case .queued(let deadline) = head.state, deadline <= now {
+            queue.remove(head)
+            stats.queued -= 1
+            transfers[head.id] = nil
+            count(.pool)
+            head.onEvent(.failed(TransferError(
+                kind: .pool,
+                message: "no connection slot for \(head.request.hostKey) within \(formatSeconds(options.poolTimeout)) "
+                    + "(maxConnections \(options.maxConnections), per host \(options.maxConnectionsPerHost))")))
+        }
+        armPoolTimer()
+    }
+
+    // MARK: - Timeouts
+
+    private func checkReadTimeout(_ id: TransferID) {
+        guard let t = transfers[id], t.isActive else { return }
+        if t.pauseWanted || t.pausedInCurl {
+            // A paused transfer is waiting for our client, not for its upstream.
+            t.readTimer?.schedule(after: options.readTimeout)
+            return
+        }
+        let idle = t.lastActivity.duration(to: .now).seconds
+        if idle + 0.001 >= options.readTimeout {
+            if case .running = t.state {
+                remove(t)
+                count(.timeout)
+                t.onEvent(.failed(TransferError(kind: .timeout,
+                    message: "no data from \(t.request.url) for \(formatSeconds(options.readTimeout))")))
+            } else {
+                remove(t)
+            }
+            settle()
+        } else {
+            t.readTimer?.schedule(after: options.readTimeout - idle)
+        }
+    }
+
+    // MARK: - Driving libcurl
+
+    fileprivate func socketAction(_ fd: curl_socket_t, _ flags: Int32) {
+        var running: Int32 = 0
+        curlDepth += 1
+        curl_multi_socket_action(multi, fd, flags, &running)
+        curlDepth -= 1
+        settle()
+    }
+
+    /// `curl_easy_pause(CONT)`; libcurl may deliver held bytes from inside it.
+    private func unpause(_ t: Transfer) {
+        guard let easy = t.easy else { return }
+        t.pausedInCurl = false
+        curlDepth += 1
+        curl_easy_pause(easy, CCurl_PAUSE_CONT)
+        curlDepth -= 1
+    }
+
+    /// Runs after the outermost libcurl call returns (and after any consumer-side change):
+    /// collects finished transfers, runs what was deferred, admits queued transfers into free
+    /// slots, until nothing is left. Nested calls return at once; the outer one loops.
+    private func settle() {
+        guard curlDepth == 0, !settling else { return }
+        settling = true
+        defer { settling = false }
+        var again = true
+        while again {
+            again = false
+            collectFinished()
+            let work = deferred
+            deferred.removeAll()
+            for item in work {
+                switch item {
+                case .remove(let id):
+                    if let t = transfers[id], t.isActive { remove(t) }
+                case .unpause(let id):
+                    if let t = transfers[id], t.pausedInCurl, !t.pauseWanted {
+                        unpause(t)
+                        again = true
+                    }
+                }
+            }
+            admit()
+            if !deferred.isEmpty { again = true }
+        }
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi, &left) {
+            guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
+            let result = msg.pointee.data.result
+            var raw: UnsafeMutablePointer<CChar>?
+            _ = CCurl_easy_getinfo_string(easy, CURLINFO_PRIVATE, &raw)
+            guard let raw else { continue }
+            let t = Unmanaged<Transfer>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
+            complete(t, result)
+        }
+    }
+
+    private func complete(_ t: Transfer, _ result: CURLcode) {
+        let wasRunning = if case .running = t.state { true } else { false }
+        let detail = t.errorDetail
+        let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
+        remove(t)
+        guard wasRunning else { return }
+        if result == CURLE_OK {
+            if !t.headSent { t.sendHead() }
+            stats.succeeded += 1
+            t.onEvent(.end(TransferSummary(bytesReceived: t.bytesReceived, reusedConnection: reused)))
+        } else {
+            let error = TransferError(curl: result, detail: detail)
+            count(error.kind)
+            t.onEvent(.failed(error))
+        }
+    }
+
+    /// Takes an active transfer off the multi handle and frees its slot and handle.
+    private func remove(_ t: Transfer) {
+        guard t.isActive, transfers[t.id] != nil else { return }
+        if let easy = t.easy {
+            if t.info(CURLINFO_NUM_CONNECTS) > 0 { stats.connectionsOpened += 1 } else if t.headSent { stats.connectionsReused += 1 }
+            curl_multi_remove_handle(multi, easy)
+        }
+        t.freeEasy()
+        t.readTimer = nil
+        transfers[t.id] = nil
+        slots.release(t.request.hostKey)
+        stats.active -= 1
+    }
+
+    private func fail(_ t: Transfer, _ error: TransferError) {
+        remove(t)
+        count(error.kind)
+        // Never report synchronously from start(): the consumer does not know the ID yet.
+        failuresToReport.append((t, error))
+        soonTimer.schedule(after: 0)
+    }
+
+    private func count(_ kind: TransferErrorKind) {
+        stats.failed[kind, default: 0] += 1
+    }
+
+    /// Reports failures found while starting transfers (see ``fail(_:_:)``).
+    private func reportFailures() {
+        let failures = failuresToReport
+        failuresToReport.removeAll()
+        for (t, error) in failures { t.onEvent(.failed(error)) }
+    }
+
+    // MARK: - Sockets and timer (called from libcurl and libevent)
+
+    fileprivate func watch(_ fd: curl_socket_t, _ what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if let event = sockets.removeValue(forKey: fd) { event_free(event) }
+            return
+        }
+        var flags = CEvent_EV_PERSIST
+        if what & CURL_POLL_IN != 0 { flags |= CEvent_EV_READ }
+        if what & CURL_POLL_OUT != 0 { flags |= CEvent_EV_WRITE }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        if let event = sockets[fd] {
+            event_del(event)
+            event_assign(event, loop.base, fd, flags, curlSocketReady, me)
+            event_add(event, nil)
+        } else if let event = event_new(loop.base, fd, flags, curlSocketReady, me) {
+            sockets[fd] = event
+            event_add(event, nil)
+        }
+    }
+
+    fileprivate func setTimer(_ milliseconds: Int) {
+        if milliseconds < 0 {
+            event_del(timerEvent)
+        } else {
+            var tv = timeval(seconds: Double(milliseconds) / 1000)
+            event_add(timerEvent, &tv)
+        }
+    }
+
+    fileprivate func timerFired() {
+        socketAction(CCurl_SOCKET_TIMEOUT, 0)
+    }
+}
+
+private let socketCallback: curl_socket_callback = { _, fd, what, userp, _ in
+    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().watch(fd, what)
+    return 0
+}
+
+private let timerCallback: curl_multi_timer_callback = { _, milliseconds, userp in
+    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().setTimer(milliseconds)
+    return 0
+}
+
+private let curlSocketReady: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { fd, events, arg in
+    var flags: Int32 = 0
+    if events & CEvent_EV_READ != 0 { flags |= CURL_CSELECT_IN }
+    if events & CEvent_EV_WRITE != 0 { flags |= CURL_CSELECT_OUT }
+    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().socketAction(fd, flags)
+}
+
+private let curlTimerFired: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().timerFired()
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
+}

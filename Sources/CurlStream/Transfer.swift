@@ -1,0 +1,188 @@
+import CCurl
+import EventLoop
+
+/// One upstream fetch on a ``CurlMulti``: its easy handle, its state, its consumer.
+///
+/// Owned by the multi's transfer table from ``CurlMulti/start(_:onEvent:)`` until it is
+/// removed; libcurl's callbacks reach it through an unretained pointer that is valid for
+/// exactly that long (the easy handle leaves the multi before the table lets go).
+final class Transfer {
+    enum State {
+        /// Waiting for a connection slot.
+        case queued(deadline: ContinuousClock.Instant)
+        /// On the multi handle, reporting to the consumer.
+        case running
+        /// The consumer is done; a small known remainder is read and discarded for reuse.
+        case draining
+        /// The consumer is done or gone; the transfer is being cut and reports nothing.
+        case aborting
+    }
+
+    let id: TransferID
+    let request: TransferRequest
+    var state: State
+    let onEvent: (TransferEvent) -> Void
+    private(set) var easy: UnsafeMutableRawPointer?
+    /// libcurl writes its detailed error text here (CURLOPT_ERRORBUFFER).
+    let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+
+    var headSent = false
+    var contentLength: Int64?
+    var bytesReceived: Int64 = 0
+    /// Whether the response being read is a redirect that libcurl will follow.
+    var inRedirect = false
+    var sawLocation = false
+
+    /// The consumer asked to pause; the next write callback returns CURL_WRITEFUNC_PAUSE.
+    var pauseWanted = false
+    /// libcurl holds the transfer paused (we returned CURL_WRITEFUNC_PAUSE).
+    var pausedInCurl = false
+
+    /// When a byte last arrived (or the transfer started or resumed): read-timeout bookkeeping.
+    var lastActivity: ContinuousClock.Instant
+    var readTimer: LoopTimer?
+
+    init(id: TransferID, request: TransferRequest, deadline: ContinuousClock.Instant,
+         onEvent: @escaping (TransferEvent) -> Void) {
+        self.id = id
+        self.request = request
+        self.state = .queued(deadline: deadline)
+        self.onEvent = onEvent
+        self.lastActivity = deadline
+        errorBuffer.initialize(to: 0)
+    }
+
+    deinit {
+        precondition(easy == nil, "transfer released while its easy handle is alive")
+        errorBuffer.deallocate()
+    }
+
+    var isActive: Bool {
+        if case .queued = state { return false }
+        return true
+    }
+
+    /// Creates and configures the easy handle.
+    func makeEasy(options: TransferOptions) -> Bool {
+        guard let h = curl_easy_init() else { return false }
+        easy = h
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        errorBuffer[0] = 0
+        var ok = true
+        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
+        check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
+        check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
+        check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
+        check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
+        check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check(CCurl_easy_setopt_string(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        // HTTP/1.1 keeps "connections" meaning connections for the pool limits.
+        check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options.connectTimeout)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(options.totalTimeout)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_MAXAGE_CONN, max(1, Int(options.keepaliveExpiry.rounded(.up)))))
+        check(CCurl_easy_setopt_long(h, CURLOPT_TCP_NODELAY, 1))
+        check(CCurl_easy_setopt_string(h, CURLOPT_USERAGENT, options.userAgent))
+        if let ca = options.caFile { check(CCurl_easy_setopt_string(h, CURLOPT_CAINFO, ca)) }
+        return ok
+    }
+
+    /// Frees the easy handle (after it left the multi handle).
+    func freeEasy() {
+        if let easy { curl_easy_cleanup(easy) }
+        easy = nil
+    }
+
+    // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
+
+    func received(_ data: UnsafeRawBufferPointer) -> Int {
+        switch state {
+        case .draining:
+            bytesReceived += Int64(data.count)
+            return data.count
+        case .aborting, .queued:
+            return 0
+        case .running:
+            break
+        }
+        if pauseWanted {
+            pausedInCurl = true
+            return Int(CCurl_WRITEFUNC_PAUSE)
+        }
+        lastActivity = .now
+        bytesReceived += Int64(data.count)
+        if !headSent { sendHead() }
+        onEvent(.body(data))
+        // The consumer may have finished or cancelled during the call.
+        if case .aborting = state { return 0 }
+        return data.count
+    }
+
+    func receivedHeader(_ line: UnsafeRawBufferPointer) -> Int {
+        guard case .running = state else {
+            if case .draining = state { return line.count }
+            return 0
+        }
+        lastActivity = .now
+        if line.starts(with: "HTTP/".utf8) {
+            sawLocation = false
+            inRedirect = false
+        } else if line.count >= 9, asciiLowercasedPrefix(line, 9) == "location:" {
+            sawLocation = true
+        } else if line.count <= 2, line.first == UInt8(ascii: "\r") || line.first == UInt8(ascii: "\n") {
+            // End of one response's headers.
+            let status = info(CURLINFO_RESPONSE_CODE)
+            if status < 200 || (sawLocation && (300..<400).contains(status)) {
+                inRedirect = status >= 300
+            } else if !headSent {
+                sendHead()
+                if case .aborting = state { return 0 }
+            }
+        }
+        return line.count
+    }
+
+    func sendHead() {
+        guard let easy else { return }
+        headSent = true
+        var type: UnsafeMutablePointer<CChar>?
+        _ = CCurl_easy_getinfo_string(easy, CURLINFO_CONTENT_TYPE, &type)
+        var length: curl_off_t = -1
+        _ = CCurl_easy_getinfo_off_t(easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length)
+        contentLength = length >= 0 ? Int64(length) : nil
+        onEvent(.head(TransferHead(status: info(CURLINFO_RESPONSE_CODE),
+                                   contentType: type.map { String(cString: $0) },
+                                   contentLength: contentLength)))
+    }
+
+    func info(_ what: CURLINFO) -> Int {
+        guard let easy else { return 0 }
+        var value = 0
+        _ = CCurl_easy_getinfo_long(easy, what, &value)
+        return value
+    }
+
+    var errorDetail: String { String(cString: errorBuffer) }
+}
+
+private func milliseconds(_ seconds: Double) -> Int { max(1, Int((seconds * 1000).rounded())) }
+
+private func asciiLowercasedPrefix(_ bytes: UnsafeRawBufferPointer, _ n: Int) -> String {
+    String(decoding: bytes.prefix(n).map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }, as: UTF8.self)
+}
+
+private let writeCallback: curl_write_callback = { ptr, size, count, userdata in
+    let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+    return transfer.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
+}
+
+private let headerCallback: curl_write_callback = { ptr, size, count, userdata in
+    let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
+    return transfer.receivedHeader(UnsafeRawBufferPointer(start: ptr, count: size * count))
+}

@@ -1,0 +1,31 @@
+/// Pool limits and timeouts for every transfer of a ``CurlMulti``. The names and meanings
+/// follow the pool settings of well-known HTTP clients (httpx, AsyncHTTPClient).
+public struct TransferOptions: Sendable, Equatable {
+    /// Upstream connections open at once.
+    public var maxConnections = 100
+    /// Upstream connections open at once to one scheme+host+port.
+    public var maxConnectionsPerHost = 10
+    /// Idle connections kept for reuse.
+    public var maxKeepalive = 20
+    /// Seconds an idle connection is kept.
+    public var keepaliveExpiry: Double = 5
+    /// Seconds for the TCP (and TLS) connect.
+    public var connectTimeout: Double = 5
+    /// Seconds without a byte from the upstream before the transfer fails.
+    public var readTimeout: Double = 15
+    /// Seconds for the whole transfer, from the moment it gets a connection slot.
+    public var totalTimeout: Double = 30
+    /// Seconds a transfer may wait for a connection slot.
+    public var poolTimeout: Double = 5
+    /// After ``CurlMulti/finish(_:)``, a known remainder of at most this many bytes is read and
+    /// discarded so the connection can be reused; a larger or unknown one is cut.
+    public var drainLimit = 64 * 1024
+    /// Redirects followed before the transfer fails with a protocol error.
+    public var maxRedirects = 5
+    /// PEM file of extra CA certificates (the system store stays trusted).
+    public var caFile: String?
+    /// The User-Agent sent upstream.
+    public var userAgent = "stream-proxy"
+
+    public init() {}
+}

@@ -1,0 +1,158 @@
+import CEvent
+import Glibc
+import Synchronization
+
+/// libevent must be told to use pthread locks before any `event_base` exists, so that
+/// `event_active` from another thread (the only cross-thread call we make) wakes the loop.
+private let threadingEnabled: Bool = evthread_use_pthreads() == 0
+
+/// One libevent `event_base`, driven by exactly one thread.
+///
+/// Every libevent, libcurl and application object attached to a loop is touched only on that
+/// loop's thread: the loop is deliberately not `Sendable`. Other threads talk to it through its
+/// ``handle`` (see ``EventLoopHandle``), which queues closures to run on the loop.
+public final class EventLoop {
+    /// The `event_base`. Owned by the loop; freed in `deinit` after every attached object is gone.
+    public let base: OpaquePointer
+    private let thread: pthread_t
+    private let mailbox: Mailbox
+    /// The cross-thread entry point to this loop.
+    public let handle: EventLoopHandle
+    /// The object that owns what is attached to this loop (set by ``LoopThread``), released
+    /// on the loop's thread before the loop.
+    public var owner: AnyObject?
+
+    /// Creates a loop owned by the calling thread.
+    public init() throws(EventError) {
+        precondition(threadingEnabled, "evthread_use_pthreads failed")
+        guard let base = event_base_new() else { throw EventError("event_base_new") }
+        self.base = base
+        self.thread = pthread_self()
+        let mailbox = Mailbox()
+        guard let wake = event_new(base, -1, 0, mailboxCallback, Unmanaged.passUnretained(mailbox).toOpaque()) else {
+            event_base_free(base)
+            throw EventError("event_new")
+        }
+        mailbox.attach(WakeEvent(raw: wake))
+        self.mailbox = mailbox
+        self.handle = EventLoopHandle(mailbox: mailbox)
+        mailbox.loop = self
+    }
+
+    deinit {
+        mailbox.close()
+        event_base_free(base)
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    public var inEventLoop: Bool { pthread_equal(thread, pthread_self()) != 0 }
+
+    /// Traps unless called on the loop's thread. For public entry points (always on).
+    @inline(__always)
+    public func preconditionInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inEventLoop, "called off the event loop's thread", file: file, line: line)
+    }
+
+    /// Like ``preconditionInEventLoop(file:line:)`` but checked in debug builds only; for hot paths.
+    @inline(__always)
+    public func assertInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inEventLoop, "called off the event loop's thread", file: file, line: line)
+    }
+
+    /// Runs the loop until ``stop()`` is called.
+    public func run() {
+        preconditionInEventLoop()
+        // The loop stays up while idle: work may still arrive through the handle.
+        event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
+    }
+
+    /// Makes ``run()`` return after the current callbacks finish.
+    public func stop() {
+        preconditionInEventLoop()
+        event_base_loopbreak(base)
+    }
+
+    /// Runs one pass of the loop without blocking. Useful in tests that step a loop by hand.
+    public func runOnce(blocking: Bool) {
+        preconditionInEventLoop()
+        event_base_loop(base, blocking ? EVLOOP_ONCE : EVLOOP_NONBLOCK)
+    }
+}
+
+/// A `Sendable` way to hand work to a loop from any thread.
+///
+/// Closures are queued under a mutex and the loop is woken with `event_active`; they run on the
+/// loop's thread in submission order. After the loop is gone, ``execute(_:)`` returns `false`.
+/// This is for rare hand-offs (start-up, shutdown, cross-worker notices), never the hot path.
+public struct EventLoopHandle: Sendable {
+    fileprivate let mailbox: Mailbox
+
+    /// Queues `work` to run on the loop. Returns `false` if the loop no longer exists.
+    @discardableResult
+    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        mailbox.post { _ in work() }
+    }
+
+    /// Queues `work` to run on the loop, handing it the loop. Returns `false` if the loop no
+    /// longer exists.
+    @discardableResult
+    public func executeWithLoop(_ work: @escaping @Sendable (EventLoop) -> Void) -> Bool {
+        mailbox.post(work)
+    }
+}
+
+/// The loop's wake-up event. libevent (with pthread locking enabled) allows `event_active` on it
+/// from any thread; nothing else is done with it off the loop.
+struct WakeEvent: @unchecked Sendable {
+    let raw: OpaquePointer
+}
+
+final class Mailbox: Sendable {
+    private struct State {
+        var wake: WakeEvent?
+        var queue: [@Sendable (EventLoop) -> Void] = []
+        var closed = false
+    }
+    private let state = Mutex(State())
+    /// Set once by the loop, read only on the loop thread in `drain`; the loop closes the
+    /// mailbox before it goes away.
+    nonisolated(unsafe) unowned(unsafe) var loop: EventLoop?
+    func attach(_ wake: WakeEvent) {
+        state.withLock { $0.wake = wake }
+    }
+
+    func post(_ work: @escaping @Sendable (EventLoop) -> Void) -> Bool {
+        state.withLock { s in
+            guard !s.closed, let wake = s.wake else { return false }
+            let first = s.queue.isEmpty
+            s.queue.append(work)
+            if first { event_active(wake.raw, Int32(CEvent_EV_TIMEOUT), 0) }
+            return true
+        }
+    }
+
+    /// Runs on the loop thread when the wake event fires.
+    func drain() {
+        let work = state.withLock { s -> [@Sendable (EventLoop) -> Void] in
+            let w = s.queue
+            s.queue.removeAll(keepingCapacity: true)
+            return w
+        }
+        guard let loop else { return }
+        for job in work { job(loop) }
+    }
+
+    func close() {
+        let wake = state.withLock { s -> WakeEvent? in
+            s.closed = true
+            s.queue.removeAll()
+            defer { s.wake = nil }
+            return s.wake
+        }
+        if let wake { event_free(wake.raw) }
+    }
+}
+
+private let mailboxCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<Mailbox>.fromOpaque(arg!).takeUnretainedValue().drain()
+}

@@ -1,0 +1,167 @@
+import CEvent
+import Glibc
+
+/// The request methods evhttp recognises.
+public enum HTTPMethod: String, Sendable {
+    case GET, POST, HEAD, PUT, DELETE, OPTIONS, TRACE, CONNECT, PATCH
+
+    init?(command: evhttp_cmd_type) {
+        switch command {
+        case EVHTTP_REQ_GET: self = .GET
+        case EVHTTP_REQ_POST: self = .POST
+        case EVHTTP_REQ_HEAD: self = .HEAD
+        case EVHTTP_REQ_PUT: self = .PUT
+        case EVHTTP_REQ_DELETE: self = .DELETE
+        case EVHTTP_REQ_OPTIONS: self = .OPTIONS
+        case EVHTTP_REQ_TRACE: self = .TRACE
+        case EVHTTP_REQ_CONNECT: self = .CONNECT
+        case EVHTTP_REQ_PATCH: self = .PATCH
+        default: return nil
+        }
+    }
+}
+
+/// One request as evhttp parsed it, valid during the server's handler call.
+///
+/// The handler must do exactly one of: ``respond(status:headers:body:)`` or
+/// ``startStream(status:headers:)``. A request that evhttp could not parse arrives with
+/// ``isMalformed`` set; answer it with a 4xx.
+public struct HTTPRequest {
+    let raw: OpaquePointer
+    unowned let server: HTTPServer
+
+    /// The method, or nil for one evhttp does not know.
+    public var method: HTTPMethod? { HTTPMethod(command: evhttp_request_get_command(raw)) }
+
+    /// The request target as sent (path and query), or nil when the request was malformed.
+    public var uri: String? { evhttp_request_get_uri(raw).map { String(cString: $0) } }
+
+    /// Whether evhttp rejected the request line or headers; `failureStatus` tells why.
+    public var isMalformed: Bool { evhttp_request_get_uri(raw) == nil }
+
+    /// The status evhttp chose for a malformed request (400, or 413 for an oversized one).
+    public var failureStatus: Int { Int(evhttp_request_get_response_code(raw)) }
+
+    /// The percent-decoded path, without the query.
+    public var path: String {
+        guard let uri else { return "/" }
+        let rawPath = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return percentDecode(rawPath) ?? String(rawPath)
+    }
+
+    /// The query parameters in order; names and values percent-decoded (`+` as space).
+    public var query: [(name: String, value: String)] {
+        guard let uri, let q = uri.firstIndex(of: "?") else { return [] }
+        return uri[uri.index(after: q)...].split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = percentDecode(parts[0], plusAsSpace: true) ?? String(parts[0])
+            let value = parts.count > 1 ? (percentDecode(parts[1], plusAsSpace: true) ?? String(parts[1])) : ""
+            return (name, value)
+        }
+    }
+
+    /// The first value of query parameter `name`.
+    public func queryValue(_ name: String) -> String? {
+        query.first { $0.name == name }?.value
+    }
+
+    /// The value of request header `name` (case-insensitive).
+    public func header(_ name: String) -> String? {
+        guard let headers = evhttp_request_get_input_headers(raw),
+              let value = evhttp_find_header(headers, name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// Sends a complete response.
+    public func respond(status: Int, headers: [(String, String)] = [], body: some Collection<UInt8> = [UInt8]()) {
+        server.loop.assertInEventLoop()
+        addHeaders(headers)
+        let buffer = evbuffer_new()
+        defer { evbuffer_free(buffer) }
+        let bytes = Array(body)
+        if !bytes.isEmpty { bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) } }
+        evhttp_send_reply(raw, Int32(status), reasonPhrase(status), buffer)
+    }
+
+    /// Sends a complete response with a UTF-8 body.
+    public func respond(status: Int, headers: [(String, String)] = [], text: String) {
+        respond(status: status, headers: headers, body: Array(text.utf8))
+    }
+
+    /// Sends the status line and headers now and returns a stream for the body. HTTP/1.1
+    /// clients get a chunked body unless `headers` has a Content-Length; HTTP/1.0 clients get
+    /// a body delimited by the connection's close.
+    public func startStream(status: Int = 200, headers: [(String, String)] = []) -> HTTPResponseStream {
+        server.loop.preconditionInEventLoop()
+        addHeaders(headers)
+        return HTTPResponseStream(request: raw, server: server, status: status)
+    }
+
+    /// Writes `bytes` to the connection ahead of any response, bypassing HTTP framing.
+    /// Only test origins want this (to send malformed responses).
+    public func writeRaw(_ bytes: [UInt8]) {
+        guard let conn = evhttp_request_get_connection(raw),
+              let bev = evhttp_connection_get_bufferevent(conn) else { return }
+        bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
+    }
+
+    private func addHeaders(_ headers: [(String, String)]) {
+        guard let out = evhttp_request_get_output_headers(raw) else { return }
+        for (name, value) in headers { evhttp_add_header(out, name, value) }
+    }
+}
+
+/// The standard reason phrase for `status` (evhttp fills in its own when given nil, but only
+/// for codes it knows).
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 200: "OK"
+    case 204: "No Content"
+    case 301: "Moved Permanently"
+    case 302: "Found"
+    case 304: "Not Modified"
+    case 400: "Bad Request"
+    case 403: "Forbidden"
+    case 404: "Not Found"
+    case 405: "Method Not Allowed"
+    case 408: "Request Timeout"
+    case 413: "Content Too Large"
+    case 414: "URI Too Long"
+    case 429: "Too Many Requests"
+    case 431: "Request Header Fields Too Large"
+    case 500: "Internal Server Error"
+    case 502: "Bad Gateway"
+    case 503: "Service Unavailable"
+    case 504: "Gateway Timeout"
+    default: "Status \(status)"
+    }
+}
+
+/// Decodes `%XX` escapes; nil when an escape is malformed or the result is not UTF-8.
+func percentDecode(_ s: Substring, plusAsSpace: Bool = false) -> String? {
+    guard s.contains("%") || (plusAsSpace && s.contains("+")) else { return String(s) }
+    var out: [UInt8] = []
+    out.reserveCapacity(s.utf8.count)
+    var it = s.utf8.makeIterator()
+    while let c = it.next() {
+        switch c {
+        case UInt8(ascii: "%"):
+            guard let h = it.next(), let l = it.next(), let hv = hexValue(h), let lv = hexValue(l) else { return nil }
+            out.append(hv << 4 | lv)
+        case UInt8(ascii: "+") where plusAsSpace:
+            out.append(UInt8(ascii: " "))
+        default:
+            out.append(c)
+        }
+    }
+    return String(validating: out, as: UTF8.self)
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}

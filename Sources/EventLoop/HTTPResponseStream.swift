@@ -1,0 +1,125 @@
+import CEvent
+import Glibc
+
+/// The body of a response sent piece by piece, with backpressure and close detection.
+///
+/// Created by ``HTTPRequest/startStream(status:headers:)``, which has already sent the status
+/// line and headers. The owner writes with ``write(_:)``, watches ``queuedBytes``, hears
+/// ``onDrain`` when everything queued has reached the socket and ``onClose`` when the client
+/// went away, and calls ``end()`` exactly once (or lets the stream go, which ends it).
+///
+/// libevent facts this type hides: accepted sockets lack TCP_NODELAY (small events would stall
+/// ~40 ms behind Nagle and delayed ACKs); evhttp's connection timeout is a read timeout that
+/// would cut a client that legitimately sends nothing; after a client disconnects mid-reply the
+/// request is detached and must still be ended to be freed.
+public final class HTTPResponseStream {
+    private let server: HTTPServer
+    private var request: OpaquePointer?
+    private let connection: OpaquePointer
+    private let output: OpaquePointer
+    private let scratch: OpaquePointer
+
+    /// Called once, on the loop, when the client closes the connection before ``end()``. The
+    /// stream is already closed then: writes are dropped.
+    public var onClose: (() -> Void)?
+    /// Called on the loop each time the queued output has been fully handed to the socket.
+    public var onDrain: (() -> Void)?
+
+    /// Whether the body is over (ended by the owner, or the client left).
+    public var isClosed: Bool { request == nil }
+
+    init(request: OpaquePointer, server: HTTPServer, status: Int) {
+        self.server = server
+        self.request = request
+        let conn = evhttp_request_get_connection(request)!
+        let bev = evhttp_connection_get_bufferevent(conn)!
+        self.connection = conn
+        self.output = bufferevent_get_output(bev)
+        self.scratch = evbuffer_new()
+
+        evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
+
+        let fd = bufferevent_getfd(bev)
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // No read timeout while streaming; a write timeout still cuts a client that stopped
+        // reading altogether. evhttp restores its own timeouts when the response is done.
+        var writeTimeout = timeval(seconds: server.options.streamWriteTimeout)
+        bufferevent_set_timeouts(bev, nil, &writeTimeout)
+        server.attach(self, to: conn)
+    }
+
+    deinit {
+        end()
+        evbuffer_free(scratch)
+    }
+
+    /// Bytes queued for the client and not yet accepted by its socket.
+    public var queuedBytes: Int {
+        request == nil ? 0 : evbuffer_get_length(output)
+    }
+
+    /// Queues `bytes` for the client. Dropped once the stream is closed.
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard let request, bytes.count > 0 else { return }
+        evbuffer_add(scratch, bytes.baseAddress, bytes.count)
+        evhttp_send_reply_chunk_with_cb(request, scratch, drainCallback, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Queues `bytes` for the client.
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Ends the body (the final chunk for HTTP/1.1, a close for HTTP/1.0). Idempotent.
+    public func end() {
+        guard let request else { return }
+        self.request = nil
+        server.detach(self, from: connection)
+        evhttp_send_reply_end(request)
+    }
+
+    /// Closes the connection at once with a TCP reset, discarding anything still queued. For
+    /// test origins that simulate a server dying mid-body.
+    public func resetConnection() {
+        guard request != nil else { return }
+        request = nil
+        server.detach(self, from: connection)
+        let fd = bufferevent_getfd(evhttp_connection_get_bufferevent(connection))
+        var lingerZero = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lingerZero, socklen_t(MemoryLayout<linger>.size))
+        // Frees the request too: it is still attached to the connection.
+        evhttp_connection_free(connection)
+    }
+
+    // MARK: - From the server and libevent
+
+    /// The client closed the connection. libevent has detached the request; ending it frees it.
+    func clientClosed() {
+        guard let request else { return }
+        self.request = nil
+        if evhttp_request_get_connection(request) == nil {
+            evhttp_send_reply_end(request)
+        }
+        let callback = onClose
+        onClose = nil
+        onDrain = nil
+        callback?()
+    }
+
+    /// The server is being torn down; evhttp frees the request with its connection.
+    func serverClosing() {
+        request = nil
+        onClose = nil
+        onDrain = nil
+    }
+
+    fileprivate func drained() {
+        guard request != nil else { return }
+        onDrain?()
+    }
+}
+
+private let drainCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, arg in
+    Unmanaged<HTTPResponseStream>.fromOpaque(arg!).takeUnretainedValue().drained()
+}

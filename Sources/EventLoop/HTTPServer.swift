@@ -1,0 +1,189 @@
+import CEvent
+import Glibc
+
+/// Settings of an ``HTTPServer`` that protect it from slow or oversized requests.
+public struct HTTPServerOptions: Sendable {
+    /// Seconds a client may take to send a complete request (and an idle keep-alive connection
+    /// may stay open). Lifted on a connection once it carries a streaming response.
+    public var requestHeaderTimeout: Double = 10
+    /// The largest request line plus headers, in bytes.
+    public var maxHeadersSize: Int = 16 * 1024
+    /// The largest request body, in bytes.
+    public var maxBodySize: Int = 64 * 1024
+    /// `listen(2)` backlog.
+    public var backlog: Int32 = 1024
+    /// Bind with `SO_REUSEPORT`, so that several loops can each own a listener on one port and
+    /// let the kernel spread connections across them.
+    public var reusePort: Bool = true
+    /// Seconds a streaming response may make no write progress (a client that stopped reading)
+    /// before its connection is closed.
+    public var streamWriteTimeout: Double = 120
+
+    public init() {}
+}
+
+/// An HTTP/1.1 server on one ``EventLoop``, built on libevent's evhttp.
+///
+/// evhttp parses requests; this type routes each one to `handler`, which answers at once with
+/// ``HTTPRequest/respond(status:headers:body:)`` or takes it over with
+/// ``HTTPRequest/startStream(status:headers:)``. The server owns every connection's close
+/// callback (one per connection in libevent), so it can count connections and tell a streaming
+/// response when its client goes away.
+public final class HTTPServer {
+    public let loop: EventLoop
+    /// The bound port (useful when binding port 0).
+    public let port: UInt16
+    let options: HTTPServerOptions
+    private let http: OpaquePointer
+    private let handler: (HTTPRequest) -> Void
+    /// Connections that have sent at least one request, keyed by their `evhttp_connection`.
+    private var connections: [OpaquePointer: ConnectionRecord] = [:]
+
+    /// Connections accepted since start (counted at their first request).
+    public private(set) var connectionsAccepted = 0
+    /// Connections open now.
+    public var openConnections: Int { connections.count }
+    /// The most connections open at once since start (or since ``resetPeakConnections()``).
+    public private(set) var peakConnections = 0
+
+    /// Binds `host:port` and starts serving on `loop`.
+    public init(loop: EventLoop, host: String, port: UInt16, options: HTTPServerOptions = .init(),
+                handler: @escaping (HTTPRequest) -> Void) throws(EventError) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        self.options = options
+        self.handler = handler
+        guard let http = evhttp_new(loop.base) else { throw EventError("evhttp_new") }
+        self.http = http
+
+        var tv = timeval(seconds: options.requestHeaderTimeout)
+        evhttp_set_timeout_tv(http, &tv)
+        evhttp_set_max_headers_size(http, options.maxHeadersSize)
+        evhttp_set_max_body_size(http, options.maxBodySize)
+        // Every method reaches the handler, so that it can answer 405 with `Allow` itself.
+        evhttp_set_allowed_methods(http, UInt16(0x1FF))
+
+        do throws(EventError) {
+            let listener = try Self.listen(loop: loop, host: host, port: port, options: options)
+            guard evhttp_bind_listener(http, listener) != nil else {
+                evconnlistener_free(listener)
+                throw EventError("evhttp_bind_listener")
+            }
+            self.port = Self.boundPort(of: evconnlistener_get_fd(listener))
+        } catch {
+            evhttp_free(http)
+            throw error
+        }
+        evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        // Streams still open are cut; then no close callback may reach this object while
+        // evhttp_free tears the connections down.
+        for (conn, record) in connections {
+            evhttp_connection_set_closecb(conn, nil, nil)
+            record.stream?.serverClosing()
+        }
+        connections.removeAll()
+        evhttp_free(http)
+    }
+
+    /// Resets ``peakConnections`` to the number open now.
+    public func resetPeakConnections() { peakConnections = connections.count }
+
+    private static func listen(loop: EventLoop, host: String, port: UInt16,
+                               options: HTTPServerOptions) throws(EventError) -> OpaquePointer {
+        var storage = sockaddr_storage()
+        let length: socklen_t
+        var addr4 = sockaddr_in()
+        var addr6 = sockaddr_in6()
+        if inet_pton(AF_INET, host, &addr4.sin_addr) == 1 {
+            addr4.sin_family = sa_family_t(AF_INET)
+            addr4.sin_port = port.bigEndian
+            withUnsafeBytes(of: addr4) { src in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        } else if inet_pton(AF_INET6, host, &addr6.sin6_addr) == 1 {
+            addr6.sin6_family = sa_family_t(AF_INET6)
+            addr6.sin6_port = port.bigEndian
+            withUnsafeBytes(of: addr6) { src in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            throw EventError("listen: '\(host)' is not an IP address", errno: EINVAL)
+        }
+        var flags = UInt32(LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE)
+        if options.reusePort { flags |= UInt32(LEV_OPT_REUSEABLE_PORT) }
+        let listener = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                evconnlistener_new_bind(loop.base, nil, nil, flags, options.backlog, $0, Int32(length))
+            }
+        }
+        guard let listener else { throw EventError("bind \(host):\(port)") }
+        return listener
+    }
+
+    private static func boundPort(of fd: Int32) -> UInt16 {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in.self).sin_port) }
+        case AF_INET6:
+            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in6.self).sin6_port) }
+        default:
+            return 0
+        }
+    }
+
+    // MARK: - Callbacks from libevent
+
+    fileprivate func handle(_ req: OpaquePointer) {
+        loop.assertInEventLoop()
+        guard let conn = evhttp_request_get_connection(req) else { return }
+        if connections[conn] == nil {
+            connections[conn] = ConnectionRecord()
+            connectionsAccepted += 1
+            peakConnections = max(peakConnections, connections.count)
+            evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
+        }
+        handler(HTTPRequest(raw: req, server: self))
+    }
+
+    fileprivate func connectionClosed(_ conn: OpaquePointer) {
+        loop.assertInEventLoop()
+        guard let record = connections.removeValue(forKey: conn) else { return }
+        record.stream?.clientClosed()
+    }
+
+    /// Called by a stream when it starts on `conn`: it hears of the client's departure.
+    func attach(_ stream: HTTPResponseStream, to conn: OpaquePointer) {
+        connections[conn]?.stream = stream
+    }
+
+    /// Called by a stream when it ends.
+    func detach(_ stream: HTTPResponseStream, from conn: OpaquePointer) {
+        if let record = connections[conn], record.stream === stream { record.stream = nil }
+    }
+}
+
+/// What the server knows of one client connection.
+final class ConnectionRecord {
+    /// The streaming response currently using the connection, if any.
+    weak var stream: HTTPResponseStream?
+}
+
+private let requestCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { req, arg in
+    guard let req else { return }
+    Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().handle(req)
+}
+
+private let closeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { conn, arg in
+    guard let conn else { return }
+    Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().connectionClosed(conn)
+}

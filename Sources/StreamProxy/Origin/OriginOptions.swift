@@ -1,0 +1,31 @@
+import EventLoop
+
+/// Query options every body endpoint of the test origin understands.
+struct OriginOptions {
+    /// Seconds before the response headers.
+    var delay: Double = 0
+    /// Body bytes per second (0: as fast as the client reads).
+    var rate = 0
+    /// Bytes per write.
+    var chunk = 64 * 1024
+    /// Stop sending after this many body bytes and hold the connection open.
+    var stallAfter: Int?
+    /// Reset the connection after this many body bytes.
+    var resetAfter: Int?
+    var status = 200
+    /// Omit Content-Length (chunked encoding for HTTP/1.1).
+    var chunked = false
+
+    init() {}
+
+    init(_ request: HTTPRequest) {
+        func int(_ name: String) -> Int? { request.queryValue(name).flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
+        delay = Double(int("delay") ?? 0) / 1000
+        rate = int("rate") ?? 0
+        chunk = max(1, int("chunk") ?? 64 * 1024)
+        stallAfter = int("stallAfter")
+        resetAfter = int("resetAfter")
+        if let s = int("status"), (100...599).contains(s) { status = s }
+        chunked = request.queryValue("chunked") == "1"
+    }
+}

@@ -1,0 +1,105 @@
+import EventLoop
+
+/// One body being sent by the test origin: written a slice at a time as the client drains it,
+/// at a fixed rate, or up to a stall or reset point.
+final class OriginResponse {
+    private let loop: EventLoop
+    private let stream: HTTPResponseStream
+    private let kind: OriginBody
+    private let length: Int
+    private let options: OriginOptions
+    private var timer: LoopTimer?
+    /// Body bytes written so far.
+    private(set) var sent = 0
+    private(set) var abandoned = false
+    private(set) var didReset = false
+    private var done = false
+    var onFinished: ((OriginResponse) -> Void)?
+
+    init(loop: EventLoop, stream: HTTPResponseStream, kind: OriginBody, length: Int, options: OriginOptions) {
+        self.loop = loop
+        self.stream = stream
+        self.kind = kind
+        self.length = length
+        self.options = options
+    }
+
+    func start() {
+        stream.onClose = { [unowned self] in
+            self.abandoned = self.sent < self.length
+            self.finish()
+        }
+        if options.rate > 0 {
+            timer = LoopTimer(loop: loop) { [unowned self] in self.tick() }
+            tick()
+        } else {
+            stream.onDrain = { [unowned self] in self.writeMore() }
+            writeMore()
+        }
+    }
+
+    /// The most that may be written before a stall or reset point.
+    private var limit: Int {
+        min(length, options.stallAfter ?? Int.max, options.resetAfter ?? Int.max)
+    }
+
+    private func writeMore() {
+        guard !done else { return }
+        let n = min(options.chunk, limit - sent)
+        if n > 0 {
+            write(n)
+        }
+        if sent >= limit { reachedLimit() }
+    }
+
+    /// Rate mode: every 10 ms, the bytes due for that interval.
+    private func tick() {
+        guard !done else { return }
+        let perTick = max(1, options.rate / 100)
+        let n = min(perTick, options.chunk, limit - sent)
+        if n > 0 { write(n) }
+        if sent >= limit {
+            reachedLimit()
+        } else {
+            timer?.schedule(after: 0.01)
+        }
+    }
+
+    private func write(_ n: Int) {
+        let bytes = kind == .ascii && n == 64 * 1024 && sent % OriginBody.asciiPattern.count == 0
+            ? OriginResponse.asciiBlock
+            : kind.slice(offset: sent, count: n)
+        stream.write(bytes)
+        sent += n
+    }
+
+    private func reachedLimit() {
+        if let r = options.resetAfter, sent >= r, sent < length {
+            didReset = true
+            stream.resetConnection()
+            finish()
+        } else if options.stallAfter.map({ sent >= $0 && sent < length }) == true {
+            // Hold the connection open, silent, until the client gives up.
+            stream.onDrain = nil
+            timer = nil
+        } else if sent >= length {
+            stream.end()
+            finish()
+        }
+    }
+
+    private func finish() {
+        guard !done else { return }
+        done = true
+        timer = nil
+        stream.onClose = nil
+        stream.onDrain = nil
+        stream.end()
+        let callback = onFinished
+        onFinished = nil
+        callback?(self)
+    }
+
+    /// The 64 KiB ASCII block every aligned full-size write of an ASCII body sends.
+    private static let asciiBlock = OriginBody.ascii.slice(offset: 0, count: 64 * 1024)
+}

@@ -1,0 +1,10 @@
+/// What a test origin has seen, for tests and benchmarks to check against (`GET /stats`).
+struct OriginStats {
+    var requests = 0
+    /// Response body bytes handed to the socket layer (at most one write of 64 KiB more than
+    /// the kernel accepted when a client leaves).
+    var bodyBytesSent = 0
+    /// Bodies whose client left before the body was complete.
+    var bodiesAbandoned = 0
+    var resets = 0
+}

@@ -1,0 +1,31 @@
+import EventLoop
+
+/// The plain-HTTP errors of PRODUCT.md §4: a status and a JSON body `{"error": ..., ...}`
+/// that says what was wrong.
+struct ErrorResponse: Error {
+    let status: Int
+    let fields: [(String, JSONValue)]
+    var headers: [(String, String)] = []
+
+    init(status: Int, _ error: String, _ more: [(String, JSONValue)] = [], headers: [(String, String)] = []) {
+        self.status = status
+        self.fields = [("error", .string(error))] + more
+        self.headers = headers
+    }
+
+    func send(to request: HTTPRequest) {
+        request.respond(status: status, headers: [jsonType] + headers, body: JSONWriter.object(fields))
+    }
+
+    static func badParameter(_ name: String, _ value: String, _ message: String) -> ErrorResponse {
+        ErrorResponse(status: 400, "bad parameter", [
+            ("parameter", .string(name)), ("value", .string(value)), ("message", .string(message)),
+        ])
+    }
+
+    static func methodNotAllowed(_ method: HTTPMethod?, allow: String) -> ErrorResponse {
+        ErrorResponse(status: 405, "method not allowed", [
+            ("method", .string(method?.rawValue ?? "unknown")), ("allow", .string(allow)),
+        ], headers: [("Allow", allow)])
+    }
+}

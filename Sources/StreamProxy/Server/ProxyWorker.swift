@@ -1,0 +1,192 @@
+import CurlStream
+import EventLoop
+import Logging
+
+/// Everything one worker thread serves: its HTTP server, its curl multi handle, its streams.
+///
+/// Created and used on its own loop only. Workers share nothing mutable but the stream gate.
+final class ProxyWorker {
+    let loop: EventLoop
+    let curl: CurlMulti
+    let config: ProxyConfig
+    let gate: StreamGate
+    let logger: Logger
+    private(set) var server: HTTPServer!
+    private(set) var routes: RouteTable!
+    private(set) var origin: TestOrigin?
+    private let settings: StreamSettings
+    /// Open streams, kept alive until they finish.
+    private var sessions: [ObjectIdentifier: StreamSession] = [:]
+    private(set) var metrics = WorkerMetrics()
+
+    init(loop: EventLoop, config: ProxyConfig, gate: StreamGate, port: UInt16, logger: Logger) throws {
+        self.loop = loop
+        self.config = config
+        self.gate = gate
+        self.logger = logger
+        self.curl = try CurlMulti(loop: loop, options: config.transferOptions)
+        self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
+                                       retryMilliseconds: 2000)
+        var options = HTTPServerOptions()
+        options.requestHeaderTimeout = config.requestHeaderTimeout
+        self.server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: options) { [unowned self] request in
+            self.handle(request)
+        }
+        self.routes = RouteTable(config: config, port: server.port)
+        if config.routes.isEmpty {
+            origin = TestOrigin(loop: loop) { [unowned self] in self.server }
+        }
+    }
+
+    /// Open streams on this worker.
+    var openStreams: Int { sessions.count }
+
+    // MARK: - Routing
+
+    private func handle(_ request: HTTPRequest) {
+        if request.isMalformed {
+            let status = request.failureStatus == 413 ? 431 : 400
+            ErrorResponse(status: status, status == 431 ? "request headers too large" : "malformed request",
+                          headers: [("Connection", "close")]).send(to: request)
+            return
+        }
+        let path = request.path
+        if path == "/stream" || path.hasPrefix("/stream/") {
+            return handleStream(request, routeName: path == "/stream" ? nil : String(path.dropFirst("/stream/".count)))
+        }
+        if path.hasPrefix("/origin/"), let origin {
+            return origin.handle(request, path: String(path.dropFirst("/origin".count)))
+        }
+        guard request.method == .GET || request.method == .HEAD else {
+            return ErrorResponse.methodNotAllowed(request.method, allow: "GET, HEAD").send(to: request)
+        }
+        switch path {
+        case "/":
+            request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: IndexPage.html)
+        case "/healthz":
+            request.respond(status: 200, headers: [("Content-Type", "text/plain")], text: "ok")
+        case "/routes":
+            request.respond(status: 200, headers: [jsonType], body: routesJSON())
+        default:
+            ErrorResponse(status: 404, "not found", [("path", .string(path))]).send(to: request)
+        }
+    }
+
+    private func routesJSON() -> [UInt8] {
+        var w = JSONWriter()
+        w.value(.object([
+            ("default", routes.defaultRoute.map { .string($0.name) } ?? .null),
+            ("routes", .array(routes.routes.map { r in
+                .object([
+                    ("name", .string(r.name)),
+                    ("prefix", .int(r.prefix)),
+                    ("upstreams", .array(r.upstreams.map { .string($0.url) })),
+                ])
+            })),
+        ]))
+        return w.bytes
+    }
+
+    // MARK: - Streams
+
+    private func handleStream(_ request: HTTPRequest, routeName: String?) {
+        guard request.method == .GET else {
+            return ErrorResponse.methodNotAllowed(request.method, allow: "GET").send(to: request)
+        }
+        // A browser EventSource reconnects after `done`; 204 tells it to stop.
+        if request.header("Last-Event-ID") == "done" {
+            request.respond(status: 204)
+            return
+        }
+        let streamRequest: StreamRequest
+        do {
+            streamRequest = try parse(request, routeName: routeName)
+        } catch {
+            return error.send(to: request)
+        }
+        guard gate.tryEnter() else {
+            metrics.rejected += 1
+            return ErrorResponse(status: 503, "too many streams", [("maxStreams", .int(gate.limit))],
+                                 headers: [("Retry-After", "1")]).send(to: request)
+        }
+        let stream = request.startStream(status: 200, headers: [
+            ("Content-Type", "text/event-stream; charset=utf-8"),
+            ("Cache-Control", "no-cache"),
+            ("X-Accel-Buffering", "no"),
+        ])
+        let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl)
+        let key = ObjectIdentifier(session)
+        sessions[key] = session
+        metrics.streamsStarted += 1
+        session.onFinished = { [unowned self] _ in
+            self.sessions[key] = nil
+            self.gate.leave()
+        }
+        session.start()
+    }
+
+    private func parse(_ request: HTTPRequest, routeName: String?) throws(ErrorResponse) -> StreamRequest {
+        let route: Route
+        if let routeName, !routeName.isEmpty {
+            guard let r = routes[routeName] else {
+                throw ErrorResponse(status: 404, "unknown route", [
+                    ("route", .string(routeName)), ("routes", .array(routes.names.map { .string($0) })),
+                ])
+            }
+            route = r
+        } else {
+            guard let r = routes.defaultRoute else { throw ErrorResponse(status: 404, "no routes configured") }
+            route = r
+        }
+        var prefix = route.prefix
+        if let value = request.queryValue("prefix") {
+            guard let n = Int(value), (1...config.maxPrefix).contains(n) else {
+                throw .badParameter("prefix", value, "must be a whole number of bytes from 1 to \(config.maxPrefix)")
+            }
+            prefix = n
+        }
+        var order = StreamOrder.completion
+        if let value = request.queryValue("order") {
+            guard let o = StreamOrder(rawValue: value) else {
+                throw .badParameter("order", value, "must be completion or sequential")
+            }
+            order = o
+        }
+        guard route.upstreams.count <= config.maxUpstreamsPerStream else {
+            throw ErrorResponse(status: 400, "too many upstreams", [
+                ("route", .string(route.name)), ("upstreams", .int(route.upstreams.count)),
+                ("maxUpstreamsPerStream", .int(config.maxUpstreamsPerStream)),
+            ])
+        }
+        return StreamRequest(route: route, prefix: prefix, order: order)
+    }
+
+    /// Ends every open stream with a `done` that says the server is shutting down.
+    func shutdownStreams() {
+        for session in Array(sessions.values) { session.shutdown() }
+    }
+}
+
+/// Counters of one worker, read for /metrics.
+struct WorkerMetrics {
+    var streamsStarted = 0
+    var rejected = 0
+}
+
+extension ProxyConfig {
+    /// The upstream side's share of the configuration.
+    var transferOptions: TransferOptions {
+        var o = TransferOptions()
+        o.maxConnections = maxConnections
+        o.maxConnectionsPerHost = maxConnectionsPerHost
+        o.maxKeepalive = maxKeepalive
+        o.keepaliveExpiry = keepaliveExpiry
+        o.connectTimeout = connectTimeout
+        o.readTimeout = readTimeout
+        o.totalTimeout = totalTimeout
+        o.poolTimeout = poolTimeout
+        o.drainLimit = drainLimit
+        o.caFile = caFile
+        return o
+    }
+}

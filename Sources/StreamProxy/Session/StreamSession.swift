@@ -1,0 +1,344 @@
+import CurlStream
+import EventLoop
+
+/// One client's SSE stream: fans out to the route's upstreams and turns their transfers into
+/// the events of PRODUCT.md §5.
+///
+/// Lives on one worker loop, from the request until `done` is written or the client leaves.
+/// The worker keeps it alive; it reports its end through `onFinished`.
+final class StreamSession {
+    private let request: StreamRequest
+    private let settings: StreamSettings
+    private let stream: HTTPResponseStream
+    private let curl: CurlMulti
+    private let loop: EventLoop
+    private let openedAt = ContinuousClock.now
+    private var upstreams: [UpstreamProgress]
+    private var nextEventID = 1
+    /// Sequential order: the upstream whose events flow now.
+    private var turn = 0
+    private var finishedCount = 0
+    private var okCount = 0
+    private var failedCount = 0
+    /// Upstreams are paused because the client's queue is over `streamBuffer`.
+    private var paused = false
+    private var lastWrite = ContinuousClock.now
+    private var heartbeat: LoopTimer?
+    /// The frame being built; reused so that steady streaming allocates nothing.
+    private var frame: [UInt8] = []
+    private(set) var isFinished = false
+
+    /// Called once when the stream is over (done written, or the client left).
+    var onFinished: ((StreamSession) -> Void)?
+    /// Called for each upstream's head with its time to first byte, and for each outcome.
+    var observer: StreamObserver?
+
+    init(request: StreamRequest, settings: StreamSettings, stream: HTTPResponseStream, curl: CurlMulti) {
+        self.request = request
+        self.settings = settings
+        self.stream = stream
+        self.curl = curl
+        self.loop = curl.loop
+        self.upstreams = request.route.upstreams.enumerated().map { UpstreamProgress(index: $0, request: $1) }
+        frame.reserveCapacity(4096)
+    }
+
+    /// Sends `retry` and `open` at once, then starts every upstream transfer.
+    func start() {
+        stream.onClose = { [unowned self] in self.clientLeft() }
+        stream.onDrain = { [unowned self] in self.clientDrained() }
+
+        frame.removeAll(keepingCapacity: true)
+        frame.append(contentsOf: "retry: \(settings.retryMilliseconds)\n\n".utf8)
+        appendFrameHeader(.open)
+        withJSON { w in
+            w.raw("{"); w.key("route"); w.string(request.route.name)
+            w.comma(); w.key("prefix"); w.int(request.prefix)
+            w.comma(); w.key("order"); w.string(request.order.rawValue)
+            w.comma(); w.key("upstreams"); w.raw("[")
+            for u in upstreams {
+                if u.index > 0 { w.comma() }
+                w.raw("{"); w.key("i"); w.int(u.index); w.comma(); w.key("url"); w.string(u.request.url); w.raw("}")
+            }
+            w.raw("]}")
+        }
+        frame.append(contentsOf: [0x0A, 0x0A])
+        send()
+
+        for i in upstreams.indices {
+            upstreams[i].transfer = curl.start(upstreams[i].request) { [unowned self] event in
+                self.handle(event, from: i)
+            }
+        }
+        let timer = LoopTimer(loop: loop) { [unowned self] in self.heartbeatDue() }
+        timer.schedule(after: settings.heartbeat)
+        heartbeat = timer
+    }
+
+    // MARK: - Upstream events
+
+    private func handle(_ event: TransferEvent, from i: Int) {
+        switch event {
+        case .head(let head):
+            let ttfb = milliseconds(since: openedAt)
+            upstreams[i].contentLength = head.contentLength
+            observer?.upstreamResponded(ttfbMs: ttfb)
+            var w = JSONWriter()
+            w.raw("{"); w.key("i"); w.int(i)
+            w.comma(); w.key("status"); w.int(head.status)
+            w.comma(); w.key("contentType"); w.string(head.contentType)
+            w.comma(); w.key("ttfbMs"); w.milliseconds(ttfb)
+            w.raw("}")
+            emit(.head, payload: w.bytes, from: i)
+        case .body(let bytes):
+            received(bytes, from: i)
+        case .end:
+            guard !upstreams[i].finished else { return }
+            var tail: [UInt8] = []
+            let n = upstreams[i].text.flushHeld(into: &tail)
+            if n > 0 {
+                upstreams[i].forwarded += n
+                emitChunk(text: tail[...], from: i)
+            }
+            ended(i, truncated: false)
+        case .failed(let error):
+            guard !upstreams[i].finished else { return }
+            upstreams[i].transfer = nil
+            var w = JSONWriter()
+            w.raw("{"); w.key("i"); w.int(i)
+            w.comma(); w.key("url"); w.string(upstreams[i].request.url)
+            w.comma(); w.key("kind"); w.string(error.kind.rawValue)
+            w.comma(); w.key("message"); w.string(error.message)
+            w.raw("}")
+            emit(.error, payload: w.bytes, from: i)
+            failedCount += 1
+            observer?.upstreamFailed(error.kind)
+            upstreamFinished(i)
+        }
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer, from i: Int) {
+        guard !upstreams[i].finished else { return }
+        let room = request.prefix - upstreams[i].taken
+        let take = min(room, bytes.count)
+        upstreams[i].taken += take
+        let full = upstreams[i].taken >= request.prefix
+
+        var text: [UInt8] = []
+        text.reserveCapacity(take + 8)
+        let represented = upstreams[i].text.append(UnsafeRawBufferPointer(rebasing: bytes[..<take]),
+                                                    final: false, into: &text)
+        upstreams[i].forwarded += represented
+        if !text.isEmpty { emitChunk(text: text[...], from: i) }
+
+        if full {
+            // The prefix ends inside a character: that character is not forwarded.
+            upstreams[i].text.dropHeld()
+            let truncated: Bool
+            if bytes.count > take {
+                truncated = true
+            } else if let length = upstreams[i].contentLength {
+                truncated = length > Int64(upstreams[i].taken)
+            } else {
+                truncated = true  // unknown length: more may follow; we do not wait to find out
+            }
+            if let id = upstreams[i].transfer { curl.finish(id) }
+            ended(i, truncated: truncated)
+        }
+    }
+
+    private func emitChunk(text: ArraySlice<UInt8>, from i: Int) {
+        observer?.forwarded(bytes: text.count)
+        if request.order == .sequential && i != turn {
+            var payload: [UInt8] = []
+            payload.reserveCapacity(text.count + 24)
+            appendChunkPayload(text, i, into: &payload)
+            upstreams[i].held.append((.chunk, payload))
+            return
+        }
+        frame.removeAll(keepingCapacity: true)
+        appendFrameHeader(.chunk)
+        appendChunkPayload(text, i, into: &frame)
+        frame.append(contentsOf: [0x0A, 0x0A])
+        send()
+    }
+
+    private func appendChunkPayload(_ text: ArraySlice<UInt8>, _ i: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"i":"#.utf8)
+        out.append(contentsOf: String(i).utf8)
+        out.append(contentsOf: #","text":""#.utf8)
+        out.append(contentsOf: text)
+        out.append(contentsOf: #""}"#.utf8)
+    }
+
+    private func ended(_ i: Int, truncated: Bool) {
+        upstreams[i].transfer = nil
+        var w = JSONWriter()
+        w.raw("{"); w.key("i"); w.int(i)
+        w.comma(); w.key("bytes"); w.int(upstreams[i].forwarded)
+        w.comma(); w.key("truncated"); w.bool(truncated)
+        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
+        w.raw("}")
+        emit(.end, payload: w.bytes, from: i)
+        okCount += 1
+        upstreamFinished(i)
+    }
+
+    private func upstreamFinished(_ i: Int) {
+        upstreams[i].finished = true
+        finishedCount += 1
+        if request.order == .sequential && i == turn { advanceTurn() }
+        if finishedCount == upstreams.count { finish() }
+    }
+
+    /// Sequential order: hands the turn to the next unfinished upstream, flushing what each
+    /// upstream on the way had held.
+    private func advanceTurn() {
+        while turn < upstreams.count && upstreams[turn].finished {
+            turn += 1
+            guard turn < upstreams.count else { break }
+            let held = upstreams[turn].held
+            upstreams[turn].held.removeAll()
+            for item in held { write(item.name, payload: item.payload) }
+        }
+    }
+
+    // MARK: - Writing
+
+    private func emit(_ name: SSEEventName, payload: [UInt8], from i: Int) {
+        if request.order == .sequential && i != turn {
+            upstreams[i].held.append((name, payload))
+        } else {
+            write(name, payload: payload)
+        }
+    }
+
+    private func write(_ name: SSEEventName, payload: [UInt8]) {
+        frame.removeAll(keepingCapacity: true)
+        appendFrameHeader(name)
+        frame.append(contentsOf: payload)
+        frame.append(contentsOf: [0x0A, 0x0A])
+        send()
+    }
+
+    private func appendFrameHeader(_ name: SSEEventName) {
+        frame.append(contentsOf: "event: \(name.rawValue)\nid: ".utf8)
+        if name == .done {
+            frame.append(contentsOf: "done".utf8)
+        } else {
+            frame.append(contentsOf: String(nextEventID).utf8)
+            nextEventID += 1
+        }
+        frame.append(contentsOf: "\ndata: ".utf8)
+    }
+
+    private func withJSON(_ body: (inout JSONWriter) -> Void) {
+        var w = JSONWriter()
+        swap(&w.bytes, &frame)
+        body(&w)
+        swap(&w.bytes, &frame)
+    }
+
+    private func send() {
+        stream.write(frame)
+        lastWrite = .now
+        if !paused && stream.queuedBytes > settings.streamBuffer { pauseUpstreams() }
+    }
+
+    // MARK: - Backpressure
+
+    private func pauseUpstreams() {
+        paused = true
+        observer?.paused()
+        for u in upstreams { if let id = u.transfer { curl.pause(id) } }
+    }
+
+    private func clientDrained() {
+        guard paused, !isFinished else { return }
+        paused = false
+        for u in upstreams { if let id = u.transfer { curl.resume(id) } }
+    }
+
+    // MARK: - Heartbeat
+
+    private func heartbeatDue() {
+        let idle = lastWrite.duration(to: .now)
+        let idleSeconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) / 1e18
+        if idleSeconds >= settings.heartbeat - 0.001 {
+            frame.removeAll(keepingCapacity: true)
+            frame.append(contentsOf: ": ping\n\n".utf8)
+            send()
+            heartbeat?.schedule(after: settings.heartbeat)
+        } else {
+            heartbeat?.schedule(after: settings.heartbeat - idleSeconds)
+        }
+    }
+
+    // MARK: - The end
+
+    private func finish() {
+        guard !isFinished else { return }
+        var w = JSONWriter()
+        w.raw("{"); w.key("ok"); w.int(okCount)
+        w.comma(); w.key("failed"); w.int(failedCount)
+        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
+        w.raw("}")
+        write(.done, payload: w.bytes)
+        stream.end()
+        close()
+    }
+
+    /// Ends the stream early because the server is shutting down: open upstreams are stopped
+    /// and `done` says so.
+    func shutdown() {
+        guard !isFinished else { return }
+        cancelTransfers()
+        var w = JSONWriter()
+        w.raw("{"); w.key("ok"); w.int(okCount)
+        w.comma(); w.key("failed"); w.int(failedCount)
+        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
+        w.comma(); w.key("shutdown"); w.bool(true)
+        w.raw("}")
+        write(.done, payload: w.bytes)
+        stream.end()
+        close()
+    }
+
+    private func clientLeft() {
+        guard !isFinished else { return }
+        observer?.clientLeft()
+        cancelTransfers()
+        close()
+    }
+
+    private func cancelTransfers() {
+        for i in upstreams.indices {
+            if let id = upstreams[i].transfer { curl.cancel(id) }
+            upstreams[i].transfer = nil
+        }
+    }
+
+    private func close() {
+        isFinished = true
+        heartbeat = nil
+        stream.onClose = nil
+        stream.onDrain = nil
+        let callback = onFinished
+        onFinished = nil
+        callback?(self)
+    }
+}
+
+/// What a stream reports for metrics.
+protocol StreamObserver: AnyObject {
+    func upstreamResponded(ttfbMs: Double)
+    func upstreamFailed(_ kind: TransferErrorKind)
+    func forwarded(bytes: Int)
+    func paused()
+    func clientLeft()
+}
+
+func milliseconds(since start: ContinuousClock.Instant) -> Double {
+    let d = start.duration(to: .now)
+    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+}

@@ -1,0 +1,3 @@
+import StreamProxy
+
+StreamProxyCommand.runFromCommandLine()

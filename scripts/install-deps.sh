@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages StreamProxy builds and tests against, when any is missing.
+# Idempotent and quiet when everything is present.
+set -euo pipefail
+
+packages=(libcurl4-openssl-dev libevent-dev pkg-config curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
