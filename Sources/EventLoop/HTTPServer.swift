@@ -50,6 +50,7 @@ public final class HTTPServer {
     public init(loop: EventLoop, host: String, port: UInt16, options: HTTPServerOptions = .init(),
                 handler: @escaping (HTTPRequest) -> Void) throws(EventError) {
         loop.preconditionInEventLoop()
+        ignoreSIGPIPE
         self.loop = loop
         self.options = options
         self.handler = handler
@@ -88,8 +89,11 @@ public final class HTTPServer {
         evhttp_free(http)
     }
 
-    /// Resets ``peakConnections`` to the number open now.
-    public func resetPeakConnections() { peakConnections = connections.count }
+    /// Resets ``connectionsAccepted`` to 0 and ``peakConnections`` to the number open now.
+    public func resetConnectionCounts() {
+        connectionsAccepted = 0
+        peakConnections = connections.count
+    }
 
     private static func listen(loop: EventLoop, host: String, port: UInt16,
                                options: HTTPServerOptions) throws(EventError) -> OpaquePointer {
@@ -177,6 +181,10 @@ final class ConnectionRecord {
     /// The streaming response currently using the connection, if any.
     weak var stream: HTTPResponseStream?
 }
+
+/// libevent writes with `writev`, which raises SIGPIPE when the peer has gone: a server must
+/// ignore it process-wide and see EPIPE on the socket instead. Done once, by the first server.
+private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
 private let requestCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { req, arg in
     guard let req else { return }

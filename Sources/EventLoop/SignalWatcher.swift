@@ -27,12 +27,6 @@ public final class SignalWatcher {
     }
 
     fileprivate func fire() { handler(signal) }
-
-    /// Ignores SIGPIPE for the whole process: a peer that closes mid-write must surface as an
-    /// error on that socket, not kill the server.
-    public static func ignoreSIGPIPE() {
-        Glibc.signal(SIGPIPE, SIG_IGN)
-    }
 }
 
 private let signalCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in

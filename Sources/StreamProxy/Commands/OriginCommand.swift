@@ -18,7 +18,6 @@ struct OriginCommand: ParsableCommand {
     func run() throws {
         let (host, port) = try ConfigSyntax.listenAddress(listen, field: "listen")
         let logger = Logging.makeLogger(label: "stream-proxy-origin", level: logLevel)
-        SignalWatcher.ignoreSIGPIPE()
         let thread = try LoopThread<OriginServer, UInt16>(name: "origin") { loop in
             let origin = try OriginServer(loop: loop, host: host, port: port)
             return (owner: origin, info: origin.port)

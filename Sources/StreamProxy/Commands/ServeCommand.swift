@@ -16,7 +16,6 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let config = try options.resolve()
         let logger = Logging.makeLogger(label: "stream-proxy", level: config.logLevel)
-        SignalWatcher.ignoreSIGPIPE()
 
         let server = try ProxyServer(config: config, logger: logger)
         let mode = config.routes.isEmpty ? "demo route on the built-in origin" : "\(config.routes.count) route(s)"

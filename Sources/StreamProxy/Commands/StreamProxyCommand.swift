@@ -34,10 +34,12 @@ public struct StreamProxyCommand: ParsableCommand {
             Glibc.exit(0)
         } catch let error as ConfigError {
             fail(error.description)
-        } catch let error as CleanExit {
-            _ = error
-            Glibc.exit(0)
         } catch {
+            // Help and version requests surface here as errors with a success exit code.
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
             FileHandle.standardError.write(Data("stream-proxy: \(error)\n".utf8))
             Glibc.exit(1)
         }

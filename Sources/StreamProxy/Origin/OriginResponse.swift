@@ -75,9 +75,13 @@ final class OriginResponse {
 
     private func reachedLimit() {
         if let r = options.resetAfter, sent >= r, sent < length {
-            didReset = true
-            stream.resetConnection()
-            finish()
+            // Let the bytes so far reach the socket first: a reset discards what is unsent.
+            if stream.queuedBytes > 0 {
+                timer = nil
+                stream.onDrain = { [unowned self] in self.reset() }
+            } else {
+                reset()
+            }
         } else if options.stallAfter.map({ sent >= $0 && sent < length }) == true {
             // Hold the connection open, silent, until the client gives up.
             stream.onDrain = nil
@@ -86,6 +90,12 @@ final class OriginResponse {
             stream.end()
             finish()
         }
+    }
+
+    private func reset() {
+        didReset = true
+        stream.resetConnection()
+        finish()
     }
 
     private func finish() {

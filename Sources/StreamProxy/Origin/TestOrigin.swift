@@ -89,7 +89,7 @@ final class TestOrigin {
             request.respond(status: 200, headers: [jsonType], body: statsJSON())
         case ("stats", 2) where parts[1] == "reset":
             stats = OriginStats()
-            server()?.resetPeakConnections()
+            server()?.resetConnectionCounts()
             request.respond(status: 200, headers: [jsonType], body: statsJSON())
         default:
             request.respond(status: 404, headers: [jsonType], body: JSONWriter.object([

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// The `stream-proxy` binary's handling of bad input (issue 2, PRODUCT.md §2).
+struct CommandLineTests {
+    /// The built executable, next to the test bundle in the build folder.
+    static var binary: URL {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/stream-proxy")
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func brokenConfigFileExits2WithOneLineNamingTheField() throws {
+        #expect(FileManager.default.fileExists(atPath: Self.binary.path), "build the executable first (make test does)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sp-bad-\(UUID()).json")
+        try Data(#"{"maxConnections": -3}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try run(["serve", "--config", file.path, "--listen", "127.0.0.1:0"])
+        #expect(r.status == 2)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "one line: \(r.stderr)")
+        #expect(r.stderr.contains("maxConnections"))
+    }
+
+    @Test func unknownKeyAndBadFlagExit2() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sp-typo-\(UUID()).json")
+        try Data(#"{"maxConection": 3}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let typo = try run(["serve", "--config", file.path])
+        #expect(typo.status == 2)
+        #expect(typo.stderr.contains("maxConection"))
+        let flag = try run(["serve", "--prefix", "lots"])
+        #expect(flag.status == 2)
+        #expect(flag.stderr.split(separator: "\n").count == 1)
+        #expect(flag.stderr.contains("prefix"))
+        let unknown = try run(["serve", "--no-such-flag"])
+        #expect(unknown.status == 2)
+    }
+
+    @Test func helpWorksOnEverySubcommand() throws {
+        for sub in [["--help"], ["serve", "--help"], ["origin", "--help"]] {
+            let r = try run(sub)
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("USAGE"))
+        }
+    }
+}
