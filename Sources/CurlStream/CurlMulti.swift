@@ -44,8 +44,7 @@ public final class CurlMulti {
     private var sockets: [curl_socket_t: OpaquePointer] = [:]
 
     private var transfers: [TransferID: Transfer] = [:]
-    private var queue = TransferQueue()
-    private var slots: ConnectionSlots
+    private var admission: Admission
     private var poolTimer: LoopTimer!
     private var soonTimer: LoopTimer!
     private var nextID: UInt64 = 1
@@ -70,7 +69,7 @@ public final class CurlMulti {
         self.loop = loop
         self.options = options
         self.multi = multi
-        self.slots = ConnectionSlots(maxTotal: options.maxConnections, maxPerHost: options.maxConnectionsPerHost)
+        self.admission = Admission(maxTotal: options.maxConnections, maxPerHost: options.maxConnectionsPerHost)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
@@ -119,9 +118,10 @@ public final class CurlMulti {
         let id = TransferID(raw: nextID)
         nextID += 1
         let transfer = Transfer(id: id, request: request, deadline: .now + .seconds(options.poolTimeout), onEvent: onEvent)
+        transfer.host = admission.host(request.hostKey)
         transfers[id] = transfer
         stats.started += 1
-        queue.append(transfer)
+        admission.enqueue(transfer)
         stats.queued += 1
         settle()
         armPoolTimer()
@@ -172,9 +172,10 @@ public final class CurlMulti {
         guard let t = transfers[id] else { return }
         switch t.state {
         case .queued:
-            queue.remove(t)
+            admission.withdraw(t)
             stats.queued -= 1
             transfers[id] = nil
+            armPoolTimer()
         case .aborting:
             return
         case .running, .draining:
@@ -197,17 +198,16 @@ public final class CurlMulti {
     /// Moves queued transfers into free slots, oldest first (a transfer whose host is at its
     /// limit does not hold back one for another host).
     private func admit() {
-        guard slots.hasFreeSlot, !queue.isEmpty else { return }
-        while slots.hasFreeSlot, let t = queue.first(where: { slots.canAcquire($0.request.hostKey) }) {
-            queue.remove(t)
+        var admitted = false
+        while let t = admission.admitNext() {
             stats.queued -= 1
             activate(t)
+            admitted = true
         }
-        armPoolTimer()
+        if admitted { armPoolTimer() }
     }
 
     private func activate(_ t: Transfer) {
-        slots.acquire(t.request.hostKey)
         stats.active += 1
         t.state = .running
         t.lastActivity = .now
@@ -226,7 +226,7 @@ public final class CurlMulti {
     }
 
     private func armPoolTimer() {
-        if let head = queue.head, case .queued(let deadline) = head.state {
+        if let head = admission.oldestWaiting, case .queued(let deadline) = head.state {
             let wait = ContinuousClock.now.duration(to: deadline)
             poolTimer.schedule(after: max(0, wait.seconds))
         } else {
@@ -236,8 +236,8 @@ public final class CurlMulti {
 
     private func expireQueued() {
         let now = ContinuousClock.now
-        while let head = queue.head, case .queued(let deadline) = head.state, deadline <= now {
-            queue.remove(head)
+        while let head = admission.oldestWaiting, case .queued(let deadline) = head.state, deadline <= now {
+            admission.withdraw(head)
             stats.queued -= 1
             transfers[head.id] = nil
             count(.pool)
@@ -362,7 +362,7 @@ public final class CurlMulti {
         t.freeEasy()
         t.readTimer = nil
         transfers[t.id] = nil
-        slots.release(t.request.hostKey)
+        admission.release(t)
         stats.active -= 1
     }
 

@@ -20,6 +20,8 @@ final class Transfer {
 
     let id: TransferID
     let request: TransferRequest
+    /// The interned id of `request.hostKey` (see ``Admission``).
+    var host = 0
     var state: State
     let onEvent: (TransferEvent) -> Void
     private(set) var easy: UnsafeMutableRawPointer?

