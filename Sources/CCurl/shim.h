@@ -26,6 +26,13 @@ static inline CURLcode CCurl_easy_setopt_write_callback(CURL *h, CURLoption o, c
     return curl_easy_setopt(h, o, v);
 }
 
+static inline CURLcode CCurl_easy_setopt_opensocket_callback(CURL *h, CURLoption o, curl_opensocket_callback v) {
+    return curl_easy_setopt(h, o, v);
+}
+static inline CURLcode CCurl_easy_setopt_closesocket_callback(CURL *h, CURLoption o, curl_closesocket_callback v) {
+    return curl_easy_setopt(h, o, v);
+}
+
 static inline CURLMcode CCurl_multi_setopt_long(CURLM *m, CURLMoption o, long v) {
     return curl_multi_setopt(m, o, v);
 }
@@ -45,12 +52,16 @@ static inline CURLcode CCurl_easy_getinfo_long(CURL *h, CURLINFO i, long *v) {
 static inline CURLcode CCurl_easy_getinfo_off_t(CURL *h, CURLINFO i, curl_off_t *v) {
     return curl_easy_getinfo(h, i, v);
 }
+static inline CURLcode CCurl_easy_getinfo_socket(CURL *h, CURLINFO i, curl_socket_t *v) {
+    return curl_easy_getinfo(h, i, v);
+}
 static inline CURLcode CCurl_easy_getinfo_string(CURL *h, CURLINFO i, char **v) {
     return curl_easy_getinfo(h, i, v);
 }
 
 // Macros Swift does not import (or imports with another type).
 static const curl_socket_t CCurl_SOCKET_TIMEOUT = CURL_SOCKET_TIMEOUT;
+static const curl_socket_t CCurl_SOCKET_BAD = CURL_SOCKET_BAD;
 static const size_t CCurl_WRITEFUNC_PAUSE = CURL_WRITEFUNC_PAUSE;
 static const int CCurl_PAUSE_RECV = CURLPAUSE_RECV;
 static const int CCurl_PAUSE_CONT = CURLPAUSE_CONT;

@@ -1,91 +1,103 @@
-/// Connection slots and the transfers waiting for them.
+/// Which waiting transfer runs next, within the connection limits.
 ///
-/// With HTTP/1.1 one active transfer holds one connection, so admitting transfers against
-/// `maxTotal` and `maxPerHost` keeps upstream connections within `maxConnections` and
-/// `maxConnectionsPerHost`. Waiting transfers queue per host; a free slot goes to the oldest
-/// waiting transfer whose host is below its limit, so a host at its limit holds back nobody else.
-///
-/// Hosts are interned to small integers when a transfer arrives, so the hot path (a slot freed,
-/// a transfer admitted) does no string hashing and no scan of the waiting transfers.
+/// A transfer runs when its host has an idle connection in this multi (libcurl will reuse it)
+/// or when the process-wide ``ConnectionBudget`` grants a lease for a new one. Waiting transfers
+/// queue per host; a free slot goes to the oldest waiting transfer whose host can take it, so a
+/// host at its limit holds back nobody else. Hosts are interned to small integers when a
+/// transfer arrives: no string hashing and no scan of waiting transfers on the hot path.
 struct Admission {
-    let maxTotal: Int
-    let maxPerHost: Int
-    private(set) var active = 0
+    let ledger: ConnectionLedger
     private(set) var waiting = 0
-    private var hostIDs: [String: Int] = [:]
-    private var hosts: [Host] = []
+    /// Transfers holding a connection (or about to open one), per local host id.
+    private var active: [Int] = []
+    private var queues: [FIFO<Waiting>] = []
     /// Hosts with at least one waiting transfer.
     private var hostsWaiting: Set<Int> = []
     private var sequence: UInt64 = 0
-
-    private struct Host {
-        var active = 0
-        var queue = FIFO<Waiting>()
-    }
+    /// Hosts that could not get a lease in the last pass.
+    private(set) var starved: Set<Int> = []
 
     struct Waiting {
         let transfer: Transfer
         let sequence: UInt64
     }
 
-    init(maxTotal: Int, maxPerHost: Int) {
-        self.maxTotal = maxTotal
-        self.maxPerHost = maxPerHost
-    }
+    init(ledger: ConnectionLedger) { self.ledger = ledger }
 
-    /// The interned id of `hostKey`.
+    /// The local id of `hostKey`.
     mutating func host(_ hostKey: String) -> Int {
-        if let id = hostIDs[hostKey] { return id }
-        let id = hosts.count
-        hostIDs[hostKey] = id
-        hosts.append(Host())
+        let id = ledger.host(hostKey)
+        while active.count <= id {
+            active.append(0)
+            queues.append(FIFO())
+        }
         return id
     }
 
     /// Queues `t` (whose `host` is set) behind earlier transfers.
     mutating func enqueue(_ t: Transfer) {
         sequence += 1
-        hosts[t.host].queue.append(Waiting(transfer: t, sequence: sequence))
+        queues[t.host].append(Waiting(transfer: t, sequence: sequence))
         hostsWaiting.insert(t.host)
         waiting += 1
     }
 
-    /// Takes the oldest waiting transfer that may run now and gives it a slot.
+    /// Takes the oldest waiting transfer that may run now: on an idle connection of its host,
+    /// or with a new lease (then `t.reservedLease` is set).
     mutating func admitNext() -> Transfer? {
-        guard active < maxTotal, !hostsWaiting.isEmpty else { return nil }
-        var best: (host: Int, sequence: UInt64)?
-        for h in hostsWaiting where hosts[h].active < maxPerHost {
-            if let head = hosts[h].queue.first, best == nil || head.sequence < best!.sequence {
-                best = (h, head.sequence)
+        starved.removeAll(keepingCapacity: true)
+        while !hostsWaiting.isEmpty {
+            var best: (host: Int, sequence: UInt64)?
+            for h in hostsWaiting where !starved.contains(h) {
+                if let head = queues[h].first, best == nil || head.sequence < best!.sequence {
+                    best = (h, head.sequence)
+                }
             }
+            guard let h = best?.host else { return nil }
+            let idle = ledger.leases[h] - active[h]
+            var reserved = false
+            if idle <= 0 {
+                guard ledger.reserve(h) else {
+                    starved.insert(h)
+                    continue
+                }
+                reserved = true
+            }
+            let w = queues[h].popFirst()!
+            if queues[h].isEmpty { hostsWaiting.remove(h) }
+            waiting -= 1
+            active[h] += 1
+            w.transfer.reservedLease = reserved
+            return w.transfer
         }
-        guard let best, let w = hosts[best.host].queue.popFirst() else { return nil }
-        if hosts[best.host].queue.isEmpty { hostsWaiting.remove(best.host) }
-        waiting -= 1
-        hosts[best.host].active += 1
-        active += 1
-        return w.transfer
+        return nil
     }
 
-    /// Gives back the slot of an admitted transfer.
+    /// The transfer no longer holds a connection (its own, reserved, or reused).
     mutating func release(_ t: Transfer) {
-        hosts[t.host].active -= 1
-        active -= 1
+        active[t.host] -= 1
+        if t.reservedLease {
+            t.reservedLease = false
+            ledger.unreserve(t.host)
+        }
     }
 
     /// Removes a waiting transfer (cancelled or expired).
     mutating func withdraw(_ t: Transfer) {
-        if hosts[t.host].queue.remove(where: { $0.transfer === t }) {
+        if queues[t.host].remove(where: { $0.transfer === t }) {
             waiting -= 1
-            if hosts[t.host].queue.isEmpty { hostsWaiting.remove(t.host) }
+            if queues[t.host].isEmpty { hostsWaiting.remove(t.host) }
         }
     }
+
+    /// Whether transfers to `host` are waiting.
+    func hasWaiting(_ host: Int) -> Bool { hostsWaiting.contains(host) }
 
     /// The waiting transfer that has waited longest.
     var oldestWaiting: Transfer? {
         var best: Waiting?
         for h in hostsWaiting {
-            if let head = hosts[h].queue.first, best == nil || head.sequence < best!.sequence { best = head }
+            if let head = queues[h].first, best == nil || head.sequence < best!.sequence { best = head }
         }
         return best?.transfer
     }

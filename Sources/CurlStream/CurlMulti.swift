@@ -5,25 +5,6 @@ import EventLoop
 /// libcurl's global state, initialised once per process before the first multi handle.
 private let curlGlobal: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
 
-/// Counters a ``CurlMulti`` keeps for metrics and tests.
-public struct CurlMultiStats: Sendable, Equatable {
-    /// Transfers holding a connection slot (reading, draining or being cut).
-    public var active = 0
-    /// Transfers waiting for a connection slot.
-    public var queued = 0
-    public var started = 0
-    public var succeeded = 0
-    public var failed: [TransferErrorKind: Int] = [:]
-    /// Transfers that opened a new connection.
-    public var connectionsOpened = 0
-    /// Transfers that ran on a kept-alive connection.
-    public var connectionsReused = 0
-    /// Transfers stopped by their consumer after `finish` whose remainder was read for reuse.
-    public var drained = 0
-    /// Transfers stopped by their consumer and cut (remainder unknown or above drainLimit, or cancelled).
-    public var cut = 0
-}
-
 /// One libcurl multi handle driven by one ``EventLoop`` through the multi-socket API.
 ///
 /// libcurl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to wake it
@@ -45,6 +26,11 @@ public final class CurlMulti {
 
     private var transfers: [TransferID: Transfer] = [:]
     private var admission: Admission
+    private let ledger: ConnectionLedger
+    private let budget: ConnectionBudget
+    private var budgetEvent: OpaquePointer!
+    /// Hosts this multi has transfers waiting on for a lease (counted in their `starvedMembers`).
+    private var starvedHosts: Set<Int> = []
     private var poolTimer: LoopTimer!
     private var soonTimer: LoopTimer!
     private var nextID: UInt64 = 1
@@ -55,23 +41,35 @@ public final class CurlMulti {
     private var failuresToReport: [(Transfer, TransferError)] = []
     private var settling = false
 
-    public private(set) var stats = CurlMultiStats()
+    /// What this multi has done, readable from any thread.
+    public let counters = CurlMultiCounters()
 
     private enum Deferred {
         case remove(TransferID)
         case unpause(TransferID)
     }
 
-    public init(loop: EventLoop, options: TransferOptions) throws(CurlMultiError) {
+    /// - Parameter budget: the process-wide connection limits this multi shares with others;
+    ///   nil for a budget of its own from `options`.
+    public init(loop: EventLoop, options: TransferOptions, budget: ConnectionBudget? = nil) throws(CurlMultiError) {
         loop.preconditionInEventLoop()
         precondition(curlGlobal == CURLE_OK, "curl_global_init failed")
         guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
         self.loop = loop
         self.options = options
         self.multi = multi
-        self.admission = Admission(maxTotal: options.maxConnections, maxPerHost: options.maxConnectionsPerHost)
+        let budget = budget ?? ConnectionBudget(maxConnections: options.maxConnections,
+                                                maxConnectionsPerHost: options.maxConnectionsPerHost)
+        self.budget = budget
+        let wake = event_new(loop.base, -1, 0, budgetWokeCallback, nil)!
+        let member = BudgetMember(event: WakeableEvent(raw: wake))
+        self.ledger = ConnectionLedger(budget: budget, member: member)
+        self.admission = Admission(ledger: ledger)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
+        budgetEvent = wake
+        event_assign(wake, loop.base, -1, 0, budgetWokeCallback, me)
+        budget.join(member)
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
         poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireQueued() }
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
@@ -92,6 +90,8 @@ public final class CurlMulti {
         } catch {
             event_free(timerEvent)
             curl_multi_cleanup(multi)
+            ledger.releaseAll()
+            event_free(budgetEvent)
             throw error
         }
     }
@@ -108,6 +108,9 @@ public final class CurlMulti {
         curl_multi_cleanup(multi)
         for event in sockets.values { event_free(event) }
         event_free(timerEvent)
+        for h in starvedHosts { ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed) }
+        ledger.releaseAll()
+        event_free(budgetEvent)
     }
 
     // MARK: - Consumer API
@@ -119,10 +122,11 @@ public final class CurlMulti {
         nextID += 1
         let transfer = Transfer(id: id, request: request, deadline: .now + .seconds(options.poolTimeout), onEvent: onEvent)
         transfer.host = admission.host(request.hostKey)
+        transfer.ledger = ledger
         transfers[id] = transfer
-        stats.started += 1
+        counters.started.increment()
         admission.enqueue(transfer)
-        stats.queued += 1
+        counters.queued.increment()
         settle()
         armPoolTimer()
         return id
@@ -156,7 +160,7 @@ public final class CurlMulti {
            length - t.bytesReceived <= Int64(options.drainLimit) {
             t.state = .draining
             t.pauseWanted = false
-            stats.drained += 1
+            counters.drained.increment()
             if t.pausedInCurl {
                 deferred.append(.unpause(id))
                 settle()
@@ -173,14 +177,14 @@ public final class CurlMulti {
         switch t.state {
         case .queued:
             admission.withdraw(t)
-            stats.queued -= 1
+            counters.queued.decrement()
             transfers[id] = nil
             armPoolTimer()
         case .aborting:
             return
         case .running, .draining:
             t.state = .aborting
-            stats.cut += 1
+            counters.cut.increment()
             if curlDepth == 0 {
                 remove(t)
                 settle()
@@ -200,15 +204,60 @@ public final class CurlMulti {
     private func admit() {
         var admitted = false
         while let t = admission.admitNext() {
-            stats.queued -= 1
+            counters.queued.decrement()
             activate(t)
             admitted = true
         }
         if admitted { armPoolTimer() }
+        noteStarvation(admission.waiting > 0 ? admission.starved : [])
+    }
+
+    /// Publishes which hosts this multi waits on for a lease. Hosts newly starved make the other
+    /// multis close their idle connections to them (once; after that, a multi closes rather
+    /// than keeps a connection to a host someone waits for).
+    private func noteStarvation(_ now: Set<Int>) {
+        guard now != starvedHosts else { return }
+        for h in now.subtracting(starvedHosts) {
+            let leases = ledger.leases(of: h)
+            leases.starvedMembers.add(1, ordering: .relaxed)
+            budget.requestIdleRelease(for: leases, from: ledger.member)
+        }
+        for h in starvedHosts.subtracting(now) {
+            ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed)
+        }
+        starvedHosts = now
+        budget.setWaiting(ledger.member, !now.isEmpty)
+    }
+
+    /// Another multi returned a lease or wants idle connections closed.
+    fileprivate func budgetWoke() {
+        let request = ledger.member.takeRequests()
+        if request.any || !request.hosts.isEmpty {
+            let busy = busySockets()
+            if request.any {
+                ledger.retireIdle(host: nil, busy: busy)
+            } else {
+                for host in request.hosts { ledger.retireIdle(host: host, busy: busy) }
+            }
+        }
+        settle()
+    }
+
+    /// Sockets in use by this multi's active transfers (connecting or transferring).
+    private func busySockets() -> Set<curl_socket_t> {
+        var busy = Set<curl_socket_t>()
+        for t in transfers.values where t.isActive {
+            if let fd = t.openedSocket { busy.insert(fd) }
+            if let easy = t.easy {
+                var fd: curl_socket_t = -1
+                if CCurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd >= 0 { busy.insert(fd) }
+            }
+        }
+        return busy
     }
 
     private func activate(_ t: Transfer) {
-        stats.active += 1
+        counters.active.increment()
         t.state = .running
         t.lastActivity = .now
         guard t.makeEasy(options: options) else {
@@ -238,7 +287,7 @@ public final class CurlMulti {
         let now = ContinuousClock.now
         while let head = admission.oldestWaiting, case .queued(let deadline) = head.state, deadline <= now {
             admission.withdraw(head)
-            stats.queued -= 1
+            counters.queued.decrement()
             transfers[head.id] = nil
             count(.pool)
             head.onEvent(.failed(TransferError(
@@ -343,7 +392,7 @@ public final class CurlMulti {
         guard wasRunning else { return }
         if result == CURLE_OK {
             if !t.headSent { t.sendHead() }
-            stats.succeeded += 1
+            counters.succeeded.increment()
             t.onEvent(.end(TransferSummary(bytesReceived: t.bytesReceived, reusedConnection: reused)))
         } else {
             let error = TransferError(curl: result, detail: detail)
@@ -356,15 +405,23 @@ public final class CurlMulti {
     private func remove(_ t: Transfer) {
         guard t.isActive, transfers[t.id] != nil else { return }
         if let easy = t.easy {
-            if t.info(CURLINFO_NUM_CONNECTS) > 0 { stats.connectionsOpened += 1 } else if t.headSent { stats.connectionsReused += 1 }
+            if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if t.headSent { counters.connectionsReused.increment() }
             curl_multi_remove_handle(multi, easy)
         }
         t.freeEasy()
         t.readTimer = nil
         transfers[t.id] = nil
         admission.release(t)
-        stats.active -= 1
+        counters.active.decrement()
+        // Its connection is idle now: close it if another multi waits for a lease to its host
+        // (or for any lease) and nothing here will reuse it.
+        let leases = ledger.leases(of: t.host)
+        if leases.starvedMembers.load(ordering: .relaxed) > starvedSelf(t.host) || budget.totalStarved {
+            if !admission.hasWaiting(t.host) { ledger.retireIdle(host: leases.key, busy: busySockets()) }
+        }
     }
+
+    private func starvedSelf(_ host: Int) -> Int { starvedHosts.contains(host) ? 1 : 0 }
 
     private func fail(_ t: Transfer, _ error: TransferError) {
         remove(t)
@@ -375,7 +432,7 @@ public final class CurlMulti {
     }
 
     private func count(_ kind: TransferErrorKind) {
-        stats.failed[kind, default: 0] += 1
+        counters.recordFailure(kind)
     }
 
     /// Reports failures found while starting transfers (see ``fail(_:_:)``).
@@ -435,6 +492,10 @@ private let curlSocketReady: @convention(c) (Int32, Int16, UnsafeMutableRawPoint
     if events & CEvent_EV_READ != 0 { flags |= CURL_CSELECT_IN }
     if events & CEvent_EV_WRITE != 0 { flags |= CURL_CSELECT_OUT }
     Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().socketAction(fd, flags)
+}
+
+private let budgetWokeCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().budgetWoke()
 }
 
 private let curlTimerFired: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in

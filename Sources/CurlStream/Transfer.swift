@@ -1,5 +1,6 @@
 import CCurl
 import EventLoop
+import Glibc
 
 /// One upstream fetch on a ``CurlMulti``: its easy handle, its state, its consumer.
 ///
@@ -20,8 +21,14 @@ final class Transfer {
 
     let id: TransferID
     let request: TransferRequest
-    /// The interned id of `request.hostKey` (see ``Admission``).
+    /// The local id of `request.hostKey` (see ``Admission``).
     var host = 0
+    /// Admitted with a new lease that no socket has taken yet (see ``ConnectionLedger``).
+    var reservedLease = false
+    /// The socket libcurl opened for this transfer, if it opened one.
+    var openedSocket: curl_socket_t?
+    /// Where socket opens are reported; set by the multi.
+    unowned(unsafe) var ledger: ConnectionLedger!
     var state: State
     let onEvent: (TransferEvent) -> Void
     private(set) var easy: UnsafeMutableRawPointer?
@@ -79,6 +86,13 @@ final class Transfer {
         check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
+        // Every connection is matched with a lease of the process-wide budget. The close
+        // callback outlives this transfer (libcurl closes cached connections later), so it
+        // reports to the ledger, which outlives the multi handle.
+        check(CCurl_easy_setopt_opensocket_callback(h, CURLOPT_OPENSOCKETFUNCTION, openSocketCallback))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
+        check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
         check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
         check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
         check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
@@ -171,6 +185,30 @@ final class Transfer {
     }
 
     var errorDetail: String { String(cString: errorBuffer) }
+
+    /// libcurl wants a socket for a new connection of this transfer.
+    func openSocket(_ address: UnsafeMutablePointer<curl_sockaddr>) -> curl_socket_t {
+        let fd = socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
+        guard fd >= 0 else { return CCurl_SOCKET_BAD }
+        guard ledger.opened(fd, host: host, reserved: reservedLease) else {
+            close(fd)
+            return CCurl_SOCKET_BAD
+        }
+        reservedLease = false
+        openedSocket = fd
+        return fd
+    }
+}
+
+private let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
+    guard let clientp, let address else { return CCurl_SOCKET_BAD }
+    return Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue().openSocket(address)
+}
+
+private let closeSocketCallback: curl_closesocket_callback = { clientp, fd in
+    close(fd)
+    if let clientp { Unmanaged<ConnectionLedger>.fromOpaque(clientp).takeUnretainedValue().closed(fd) }
+    return 0
 }
 
 private func milliseconds(_ seconds: Double) -> Int { max(1, Int((seconds * 1000).rounded())) }

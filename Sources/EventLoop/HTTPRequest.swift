@@ -24,34 +24,37 @@ public enum HTTPMethod: String, Sendable {
 /// One request as evhttp parsed it, valid during the server's handler call.
 ///
 /// The handler must do exactly one of: ``respond(status:headers:body:)`` or
-/// ``startStream(status:headers:)``. A request that evhttp could not parse arrives with
-/// ``isMalformed`` set; answer it with a 4xx.
+/// ``startStream(status:headers:)``. Requests evhttp cannot parse never get here: evhttp
+/// answers them with 400 and closes the connection.
 public struct HTTPRequest {
-    let raw: OpaquePointer
+    let raw: UnsafeMutablePointer<evhttp_request>
     unowned let server: HTTPServer
 
     /// The method, or nil for one evhttp does not know.
     public var method: HTTPMethod? { HTTPMethod(command: evhttp_request_get_command(raw)) }
 
-    /// The request target as sent (path and query), or nil when the request was malformed.
-    public var uri: String? { evhttp_request_get_uri(raw).map { String(cString: $0) } }
+    /// The request target as sent (path and query).
+    public var uri: String { evhttp_request_get_uri(raw).map { String(cString: $0) } ?? "/" }
 
-    /// Whether evhttp rejected the request line or headers; `failureStatus` tells why.
-    public var isMalformed: Bool { evhttp_request_get_uri(raw) == nil }
-
-    /// The status evhttp chose for a malformed request (400, or 413 for an oversized one).
-    public var failureStatus: Int { Int(evhttp_request_get_response_code(raw)) }
+    /// A size limit the request broke, if any: the handler answers 414 or 431 (evhttp itself
+    /// answers requests beyond the hard cap, and unparseable ones, with 400).
+    public var limitExceeded: HTTPRequestLimit? {
+        let lineLength = evhttp_request_get_uri(raw).map { strlen($0) } ?? 0
+        if lineLength > server.options.maxRequestLine { return .requestLine }
+        if raw.pointee.headers_size > server.options.maxHeadersSize { return .headers }
+        return nil
+    }
 
     /// The percent-decoded path, without the query.
     public var path: String {
-        guard let uri else { return "/" }
         let rawPath = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         return percentDecode(rawPath) ?? String(rawPath)
     }
 
     /// The query parameters in order; names and values percent-decoded (`+` as space).
     public var query: [(name: String, value: String)] {
-        guard let uri, let q = uri.firstIndex(of: "?") else { return [] }
+        let uri = self.uri
+        guard let q = uri.firstIndex(of: "?") else { return [] }
         return uri[uri.index(after: q)...].split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = percentDecode(parts[0], plusAsSpace: true) ?? String(parts[0])
@@ -109,6 +112,16 @@ public struct HTTPRequest {
         guard let out = evhttp_request_get_output_headers(raw) else { return }
         for (name, value) in headers { evhttp_add_header(out, name, value) }
     }
+}
+
+/// A request size limit (see ``HTTPServerOptions``).
+public enum HTTPRequestLimit: Sendable {
+    /// The request line is longer than `maxRequestLine`: answer 414.
+    case requestLine
+    /// The request line and headers are larger than `maxHeadersSize`: answer 431.
+    case headers
+
+    public var status: Int { self == .requestLine ? 414 : 431 }
 }
 
 /// The standard reason phrase for `status` (evhttp fills in its own when given nil, but only

@@ -14,7 +14,7 @@ import Glibc
 /// request is detached and must still be ended to be freed.
 public final class HTTPResponseStream {
     private let server: HTTPServer
-    private var request: OpaquePointer?
+    private var request: UnsafeMutablePointer<evhttp_request>?
     private let connection: OpaquePointer
     private let output: OpaquePointer
     private let scratch: OpaquePointer
@@ -28,7 +28,7 @@ public final class HTTPResponseStream {
     /// Whether the body is over (ended by the owner, or the client left).
     public var isClosed: Bool { request == nil }
 
-    init(request: OpaquePointer, server: HTTPServer, status: Int) {
+    init(request: UnsafeMutablePointer<evhttp_request>, server: HTTPServer, status: Int) {
         self.server = server
         self.request = request
         let conn = evhttp_request_get_connection(request)!

@@ -6,8 +6,13 @@ public struct HTTPServerOptions: Sendable {
     /// Seconds a client may take to send a complete request (and an idle keep-alive connection
     /// may stay open). Lifted on a connection once it carries a streaming response.
     public var requestHeaderTimeout: Double = 10
-    /// The largest request line plus headers, in bytes.
+    /// The longest request line (method, target, version), in bytes; longer gets 414.
+    public var maxRequestLine: Int = 8 * 1024
+    /// The largest request line plus headers, in bytes; larger gets 431.
     public var maxHeadersSize: Int = 16 * 1024
+    /// Beyond this, evhttp stops reading the request and answers 400 itself (the limits above
+    /// are checked on requests within it, so that they can be answered properly).
+    public var hardHeadersLimit: Int = 64 * 1024
     /// The largest request body, in bytes.
     public var maxBodySize: Int = 64 * 1024
     /// `listen(2)` backlog.
@@ -35,9 +40,16 @@ public final class HTTPServer {
     public let port: UInt16
     let options: HTTPServerOptions
     private let http: OpaquePointer
+    private var boundSocket: OpaquePointer?
     private let handler: (HTTPRequest) -> Void
     /// Connections that have sent at least one request, keyed by their `evhttp_connection`.
     private var connections: [OpaquePointer: ConnectionRecord] = [:]
+    /// New connections that have not completed a first request, keyed by their bufferevent
+    /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
+    private var awaitingFirstRequest: [OpaquePointer: LoopTimer] = [:]
+
+    /// Connections closed because their first request took longer than `requestHeaderTimeout`.
+    public private(set) var slowRequestsDropped = 0
 
     /// Connections accepted since start (counted at their first request).
     public private(set) var connectionsAccepted = 0
@@ -59,23 +71,25 @@ public final class HTTPServer {
 
         var tv = timeval(seconds: options.requestHeaderTimeout)
         evhttp_set_timeout_tv(http, &tv)
-        evhttp_set_max_headers_size(http, options.maxHeadersSize)
+        evhttp_set_max_headers_size(http, max(options.hardHeadersLimit, options.maxHeadersSize))
         evhttp_set_max_body_size(http, options.maxBodySize)
         // Every method reaches the handler, so that it can answer 405 with `Allow` itself.
         evhttp_set_allowed_methods(http, UInt16(0x1FF))
 
         do throws(EventError) {
             let listener = try Self.listen(loop: loop, host: host, port: port, options: options)
-            guard evhttp_bind_listener(http, listener) != nil else {
+            guard let bound = evhttp_bind_listener(http, listener) else {
                 evconnlistener_free(listener)
                 throw EventError("evhttp_bind_listener")
             }
+            self.boundSocket = bound
             self.port = Self.boundPort(of: evconnlistener_get_fd(listener))
         } catch {
             evhttp_free(http)
             throw error
         }
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
+        evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
@@ -86,7 +100,25 @@ public final class HTTPServer {
             record.stream?.serverClosing()
         }
         connections.removeAll()
+        for bev in awaitingFirstRequest.keys { bufferevent_decref(bev) }
+        awaitingFirstRequest.removeAll()
         evhttp_free(http)
+    }
+
+    /// Bytes queued on all client connections and not yet accepted by their sockets.
+    public var pendingOutputBytes: Int {
+        connections.keys.reduce(0) { sum, conn in
+            guard let bev = evhttp_connection_get_bufferevent(conn) else { return sum }
+            return sum + evbuffer_get_length(bufferevent_get_output(bev))
+        }
+    }
+
+    /// Closes the listening socket: no new connections; open ones are served until they close.
+    public func stopAccepting() {
+        loop.preconditionInEventLoop()
+        guard let bound = boundSocket else { return }
+        boundSocket = nil
+        evhttp_del_accept_socket(http, bound)
     }
 
     /// Resets ``connectionsAccepted`` to 0 and ``peakConnections`` to the number open now.
@@ -150,9 +182,37 @@ public final class HTTPServer {
 
     // MARK: - Callbacks from libevent
 
-    fileprivate func handle(_ req: OpaquePointer) {
+    /// evhttp accepted a connection and wants its bufferevent. evhttp's own timeout restarts
+    /// with every byte, so a client trickling its headers (slowloris) would never hit it: a
+    /// deadline for the whole first request closes such connections. The extra reference and
+    /// BEV_OPT_CLOSE_ON_FREE keep the socket ours until the deadline is settled, so it can never
+    /// shut down a reused descriptor.
+    fileprivate func newConnection(_ base: OpaquePointer) -> OpaquePointer? {
+        guard let bev = bufferevent_socket_new(base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else { return nil }
+        bufferevent_incref(bev)
+        let timer = LoopTimer(loop: loop) { [unowned self] in self.firstRequestTooSlow(bev) }
+        timer.schedule(after: options.requestHeaderTimeout)
+        awaitingFirstRequest[bev] = timer
+        return bev
+    }
+
+    private func firstRequestTooSlow(_ bev: OpaquePointer) {
+        guard awaitingFirstRequest.removeValue(forKey: bev) != nil else { return }
+        let fd = bufferevent_getfd(bev)
+        if fd >= 0 {
+            slowRequestsDropped += 1
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
+        bufferevent_decref(bev)
+    }
+
+    fileprivate func handle(_ req: UnsafeMutablePointer<evhttp_request>) {
         loop.assertInEventLoop()
         guard let conn = evhttp_request_get_connection(req) else { return }
+        if let bev = evhttp_connection_get_bufferevent(conn), let timer = awaitingFirstRequest.removeValue(forKey: bev) {
+            timer.cancel()
+            bufferevent_decref(bev)
+        }
         if connections[conn] == nil {
             connections[conn] = ConnectionRecord()
             connectionsAccepted += 1
@@ -189,9 +249,14 @@ final class ConnectionRecord {
 /// ignore it process-wide and see EPIPE on the socket instead. Done once, by the first server.
 private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-private let requestCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { req, arg in
+private let requestCallback: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = { req, arg in
     guard let req else { return }
     Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().handle(req)
+}
+
+private let newConnectionCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> OpaquePointer? = { base, arg in
+    guard let base else { return nil }
+    return Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().newConnection(base)
 }
 
 private let closeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { conn, arg in

@@ -55,17 +55,24 @@ public final class LoopThread<Owner: AnyObject, Info: Sendable>: Sendable {
         }
     }
 
-    /// Runs `beforeStop` on the loop (if given), stops the loop, and waits until the thread has
-    /// released the owner and the loop. Idempotent.
-    public func stopAndJoin(beforeStop: (@Sendable (Owner) -> Void)? = nil) {
+    /// Stops the loop and waits until the thread has released the owner and the loop.
+    /// Idempotent.
+    ///
+    /// - Parameter windDown: runs on the loop first, with the owner and a `stop` to call once the
+    ///   owner has wound down (it may call it later, from a callback). Without it the loop stops
+    ///   at once.
+    public func stopAndJoin(windDown: (@Sendable (Owner, _ stop: @escaping () -> Void) -> Void)? = nil) {
         let first = finished.withLock { f -> Bool in
             defer { f = true }
             return !f
         }
         guard first else { return }
         handle.executeWithLoop { loop in
-            if let beforeStop, let owner = loop.owner as? Owner { beforeStop(owner) }
-            loop.stop()
+            if let windDown, let owner = loop.owner as? Owner {
+                windDown(owner) { [unowned loop] in loop.stop() }
+            } else {
+                loop.stop()
+            }
         }
         done.wait()
     }

@@ -23,7 +23,8 @@ struct OriginCommand: ParsableCommand {
             return (owner: origin, info: origin.port)
         }
         logger.info("test origin listening on http://\(host):\(thread.info)")
-        try runUntilSignalled(logger: logger)
+        let control = try ControlLoop(logger: logger) { control, _ in control.stop() }
+        control.run()
         thread.stopAndJoin()
     }
 }

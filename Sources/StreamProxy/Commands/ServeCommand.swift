@@ -21,23 +21,24 @@ struct ServeCommand: ParsableCommand {
         let mode = config.routes.isEmpty ? "demo route on the built-in origin" : "\(config.routes.count) route(s)"
         logger.info("listening on http://\(config.listenHost):\(server.port) with \(config.workers) worker(s), \(mode)")
 
-        try runUntilSignalled(logger: logger)
-        logger.info("shutting down")
+        // First signal: drain. Open streams get `shutdownGrace` to finish; a second signal
+        // stops at once. Either way, streams still open then get a `done` that says so.
+        let control = try ControlLoop(logger: logger) { control, _ in
+            guard control.signals == 1 else { return control.stop() }
+            server.startDraining()
+            logger.info("draining \(server.openStreams) stream(s) for up to \(config.shutdownGrace) s")
+            let deadline = ContinuousClock.now + .seconds(config.shutdownGrace)
+            control.repeatEvery(0.05) {
+                guard server.openStreams > 0, ContinuousClock.now < deadline else {
+                    control.stop()
+                    return false
+                }
+                return true
+            }
+        }
+        control.run()
+        logger.info("shutting down with \(server.openStreams) stream(s) open")
         server.stop()
         logger.info("stopped")
     }
-}
-
-/// Runs a control loop on the calling thread until SIGINT or SIGTERM.
-func runUntilSignalled(logger: Logger) throws {
-    let control = try EventLoop()
-    var watchers: [SignalWatcher] = []
-    for sig in [SIGINT, SIGTERM] {
-        watchers.append(try SignalWatcher(loop: control, signal: sig) { [unowned control] signal in
-            logger.info("received signal \(signal)")
-            control.stop()
-        })
-    }
-    control.run()
-    watchers.removeAll()
 }

@@ -1,3 +1,4 @@
+import CurlStream
 import EventLoop
 import Foundation
 import Logging
@@ -13,6 +14,9 @@ public final class ProxyServer: Sendable {
     /// Binds and starts every worker; returns once all are serving.
     public init(config: ProxyConfig, logger: Logger) throws {
         let gate = StreamGate(limit: config.maxStreams)
+        let budget = ConnectionBudget(maxConnections: config.maxConnections,
+                                      maxConnectionsPerHost: config.maxConnectionsPerHost)
+        let metrics = ProxyMetrics(gate: gate, budget: budget)
         var workers: [LoopThread<ProxyWorker, UInt16>] = []
         var port = config.listenPort
         do {
@@ -21,7 +25,8 @@ public final class ProxyServer: Sendable {
                 let worker = try LoopThread<ProxyWorker, UInt16>(name: "worker-\(n)") { loop in
                     var log = logger
                     log[metadataKey: "worker"] = "\(n)"
-                    let w = try ProxyWorker(loop: loop, config: config, gate: gate, port: bindPort, logger: log)
+                    let w = try ProxyWorker(loop: loop, index: n, config: config, gate: gate, budget: budget,
+                                            metrics: metrics, port: bindPort, logger: log)
                     return (owner: w, info: w.server.port)
                 }
                 // Port 0 means "any": the first worker's choice is everyone's.
@@ -40,11 +45,17 @@ public final class ProxyServer: Sendable {
     /// Streams open across all workers.
     public var openStreams: Int { gate.count }
 
+    /// Graceful shutdown, first half: every worker closes its listener and refuses new streams
+    /// (503); open streams go on. Returns at once.
+    public func startDraining() {
+        for w in workers { w.execute { $0.startDraining() } }
+    }
+
     /// Ends every open stream with a shutdown `done`, frees every resource, and returns once
     /// all worker threads have exited.
     public func stop() {
         for w in workers {
-            w.stopAndJoin { worker in worker.shutdownStreams() }
+            w.stopAndJoin { worker, stop in worker.shutdown(completion: stop) }
         }
     }
 }

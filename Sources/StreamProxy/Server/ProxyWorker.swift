@@ -17,19 +17,29 @@ final class ProxyWorker {
     private let settings: StreamSettings
     /// Open streams, kept alive until they finish.
     private var sessions: [ObjectIdentifier: StreamSession] = [:]
-    private(set) var metrics = WorkerMetrics()
+    /// Shutting down: no new streams, /healthz says so.
+    private var draining = false
+    private var shutdownTimer: LoopTimer?
+    let metrics: WorkerMetrics
+    private let proxyMetrics: ProxyMetrics
 
-    init(loop: EventLoop, config: ProxyConfig, gate: StreamGate, port: UInt16, logger: Logger) throws {
+    init(loop: EventLoop, index: Int, config: ProxyConfig, gate: StreamGate, budget: ConnectionBudget,
+         metrics: ProxyMetrics, port: UInt16, logger: Logger) throws {
         self.loop = loop
         self.config = config
         self.gate = gate
         self.logger = logger
-        self.curl = try CurlMulti(loop: loop, options: config.transferOptions)
+        var options = config.transferOptions
+        // The idle-connection cache is per multi: each worker keeps its share.
+        options.maxKeepalive = max(1, config.maxKeepalive / config.workers)
+        self.curl = try CurlMulti(loop: loop, options: options, budget: budget)
+        self.proxyMetrics = metrics
+        self.metrics = metrics.addWorker(index, curl: curl.counters)
         self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
                                        retryMilliseconds: 2000)
-        var options = HTTPServerOptions()
-        options.requestHeaderTimeout = config.requestHeaderTimeout
-        self.server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: options) { [unowned self] request in
+        var serverOptions = HTTPServerOptions()
+        serverOptions.requestHeaderTimeout = config.requestHeaderTimeout
+        self.server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: serverOptions) { [unowned self] request in
             self.handle(request)
         }
         self.routes = RouteTable(config: config, port: server.port)
@@ -44,11 +54,9 @@ final class ProxyWorker {
     // MARK: - Routing
 
     private func handle(_ request: HTTPRequest) {
-        if request.isMalformed {
-            let status = request.failureStatus == 413 ? 431 : 400
-            ErrorResponse(status: status, status == 431 ? "request headers too large" : "malformed request",
-                          headers: [("Connection", "close")]).send(to: request)
-            return
+        if let limit = request.limitExceeded {
+            let message = limit == .requestLine ? "request line too long" : "request headers too large"
+            return ErrorResponse(status: limit.status, message, headers: [("Connection", "close")]).send(to: request)
         }
         let path = request.path
         if path == "/stream" || path.hasPrefix("/stream/") {
@@ -64,9 +72,16 @@ final class ProxyWorker {
         case "/":
             request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: IndexPage.html)
         case "/healthz":
-            request.respond(status: 200, headers: [("Content-Type", "text/plain")], text: "ok")
+            if draining {
+                request.respond(status: 503, headers: [("Content-Type", "text/plain")], text: "shutting down")
+            } else {
+                request.respond(status: 200, headers: [("Content-Type", "text/plain")], text: "ok")
+            }
         case "/routes":
             request.respond(status: 200, headers: [jsonType], body: routesJSON())
+        case "/metrics":
+            request.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                            body: proxyMetrics.render())
         default:
             ErrorResponse(status: 404, "not found", [("path", .string(path))]).send(to: request)
         }
@@ -98,6 +113,10 @@ final class ProxyWorker {
             request.respond(status: 204)
             return
         }
+        guard !draining else {
+            return ErrorResponse(status: 503, "shutting down", headers: [("Retry-After", "1"), ("Connection", "close")])
+                .send(to: request)
+        }
         let streamRequest: StreamRequest
         do {
             streamRequest = try parse(request, routeName: routeName)
@@ -105,7 +124,7 @@ final class ProxyWorker {
             return error.send(to: request)
         }
         guard gate.tryEnter() else {
-            metrics.rejected += 1
+            metrics.rejected.increment()
             return ErrorResponse(status: 503, "too many streams", [("maxStreams", .int(gate.limit))],
                                  headers: [("Retry-After", "1")]).send(to: request)
         }
@@ -114,10 +133,11 @@ final class ProxyWorker {
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
         ])
-        let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl)
+        let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl,
+                                    metrics: metrics)
         let key = ObjectIdentifier(session)
         sessions[key] = session
-        metrics.streamsStarted += 1
+        metrics.streams.increment()
         session.onFinished = { [unowned self] _ in
             self.sessions[key] = nil
             self.gate.leave()
@@ -161,16 +181,29 @@ final class ProxyWorker {
         return StreamRequest(route: route, prefix: prefix, order: order)
     }
 
-    /// Ends every open stream with a `done` that says the server is shutting down.
-    func shutdownStreams() {
-        for session in Array(sessions.values) { session.shutdown() }
+    /// Stops taking new connections and streams; open streams go on.
+    func startDraining() {
+        draining = true
+        server.stopAccepting()
     }
-}
 
-/// Counters of one worker, read for /metrics.
-struct WorkerMetrics {
-    var streamsStarted = 0
-    var rejected = 0
+    /// Ends every open stream with a `done` that says the server is shutting down, then calls
+    /// `completion` once what was written has reached the clients' sockets (at most 1 s later).
+    func shutdown(completion: @escaping () -> Void) {
+        draining = true
+        server.stopAccepting()
+        for session in Array(sessions.values) { session.shutdown() }
+        let deadline = ContinuousClock.now + .seconds(1)
+        shutdownTimer = LoopTimer(loop: loop) { [unowned self] in
+            if self.server.pendingOutputBytes == 0 || ContinuousClock.now >= deadline {
+                self.shutdownTimer = nil
+                completion()
+            } else {
+                self.shutdownTimer?.schedule(after: 0.01)
+            }
+        }
+        shutdownTimer?.schedule(after: 0)
+    }
 }
 
 extension ProxyConfig {

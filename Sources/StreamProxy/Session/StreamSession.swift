@@ -1,5 +1,6 @@
 import CurlStream
 import EventLoop
+import Prometheus
 
 /// One client's SSE stream: fans out to the route's upstreams and turns their transfers into
 /// the events of PRODUCT.md §5.
@@ -27,14 +28,19 @@ final class StreamSession {
     /// The frame being built; reused so that steady streaming allocates nothing.
     private var frame: [UInt8] = []
     private(set) var isFinished = false
+    private var shuttingDown = false
+
+    private let metrics: WorkerMetrics
+    /// Bytes queued for the client when last reported to `metrics`.
+    private var reportedQueue = 0
 
     /// Called once when the stream is over (done written, or the client left).
     var onFinished: ((StreamSession) -> Void)?
-    /// Called for each upstream's head with its time to first byte, and for each outcome.
-    var observer: StreamObserver?
 
-    init(request: StreamRequest, settings: StreamSettings, stream: HTTPResponseStream, curl: CurlMulti) {
+    init(request: StreamRequest, settings: StreamSettings, stream: HTTPResponseStream, curl: CurlMulti,
+         metrics: WorkerMetrics) {
         self.request = request
+        self.metrics = metrics
         self.settings = settings
         self.stream = stream
         self.curl = curl
@@ -82,7 +88,7 @@ final class StreamSession {
         case .head(let head):
             let ttfb = milliseconds(since: openedAt)
             upstreams[i].contentLength = head.contentLength
-            observer?.upstreamResponded(ttfbMs: ttfb)
+            metrics.ttfb.record(ttfb)
             var w = JSONWriter()
             w.raw("{"); w.key("i"); w.int(i)
             w.comma(); w.key("status"); w.int(head.status)
@@ -102,19 +108,22 @@ final class StreamSession {
             }
             ended(i, truncated: false)
         case .failed(let error):
-            guard !upstreams[i].finished else { return }
-            upstreams[i].transfer = nil
-            var w = JSONWriter()
-            w.raw("{"); w.key("i"); w.int(i)
-            w.comma(); w.key("url"); w.string(upstreams[i].request.url)
-            w.comma(); w.key("kind"); w.string(error.kind.rawValue)
-            w.comma(); w.key("message"); w.string(error.message)
-            w.raw("}")
-            emit(.error, payload: w.bytes, from: i)
-            failedCount += 1
-            observer?.upstreamFailed(error.kind)
-            upstreamFinished(i)
+            failed(i, kind: error.kind.rawValue, message: error.message)
         }
+    }
+
+    private func failed(_ i: Int, kind: String, message: String) {
+        guard !upstreams[i].finished else { return }
+        upstreams[i].transfer = nil
+        var w = JSONWriter()
+        w.raw("{"); w.key("i"); w.int(i)
+        w.comma(); w.key("url"); w.string(upstreams[i].request.url)
+        w.comma(); w.key("kind"); w.string(kind)
+        w.comma(); w.key("message"); w.string(message)
+        w.raw("}")
+        emit(.error, payload: w.bytes, from: i)
+        failedCount += 1
+        upstreamFinished(i)
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer, from i: Int) {
@@ -148,7 +157,7 @@ final class StreamSession {
     }
 
     private func emitChunk(text: ArraySlice<UInt8>, from i: Int) {
-        observer?.forwarded(bytes: text.count)
+        metrics.bytesForwarded.increment(by: Int64(text.count))
         if request.order == .sequential && i != turn {
             var payload: [UInt8] = []
             payload.reserveCapacity(text.count + 24)
@@ -242,18 +251,27 @@ final class StreamSession {
     private func send() {
         stream.write(frame)
         lastWrite = .now
-        if !paused && stream.queuedBytes > settings.streamBuffer { pauseUpstreams() }
+        let queued = stream.queuedBytes
+        reportQueue(queued)
+        if !paused && queued > settings.streamBuffer { pauseUpstreams() }
+    }
+
+    private func reportQueue(_ queued: Int) {
+        guard queued != reportedQueue else { return }
+        metrics.clientQueuedBytes.increment(by: Double(queued - reportedQueue))
+        reportedQueue = queued
     }
 
     // MARK: - Backpressure
 
     private func pauseUpstreams() {
         paused = true
-        observer?.paused()
+        metrics.pauses.increment()
         for u in upstreams { if let id = u.transfer { curl.pause(id) } }
     }
 
     private func clientDrained() {
+        reportQueue(0)
         guard paused, !isFinished else { return }
         paused = false
         for u in upstreams { if let id = u.transfer { curl.resume(id) } }
@@ -282,31 +300,28 @@ final class StreamSession {
         w.raw("{"); w.key("ok"); w.int(okCount)
         w.comma(); w.key("failed"); w.int(failedCount)
         w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
+        if shuttingDown { w.comma(); w.key("shutdown"); w.bool(true) }
         w.raw("}")
         write(.done, payload: w.bytes)
         stream.end()
         close()
     }
 
-    /// Ends the stream early because the server is shutting down: open upstreams are stopped
-    /// and `done` says so.
+    /// Ends the stream early because the server is shutting down: each upstream still open is
+    /// stopped and ends with an `error` of kind `shutdown`, and `done` says so.
     func shutdown() {
         guard !isFinished else { return }
+        shuttingDown = true
+        metrics.shutdownStreams.increment()
         cancelTransfers()
-        var w = JSONWriter()
-        w.raw("{"); w.key("ok"); w.int(okCount)
-        w.comma(); w.key("failed"); w.int(failedCount)
-        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
-        w.comma(); w.key("shutdown"); w.bool(true)
-        w.raw("}")
-        write(.done, payload: w.bytes)
-        stream.end()
-        close()
+        for i in upstreams.indices where !upstreams[i].finished {
+            failed(i, kind: "shutdown", message: "the server is shutting down")
+        }
     }
 
     private func clientLeft() {
         guard !isFinished else { return }
-        observer?.clientLeft()
+        metrics.clientsGone.increment()
         cancelTransfers()
         close()
     }
@@ -314,12 +329,12 @@ final class StreamSession {
     private func cancelTransfers() {
         for i in upstreams.indices {
             if let id = upstreams[i].transfer { curl.cancel(id) }
-            upstreams[i].transfer = nil
         }
     }
 
     private func close() {
         isFinished = true
+        reportQueue(0)
         heartbeat = nil
         stream.onClose = nil
         stream.onDrain = nil
@@ -327,15 +342,6 @@ final class StreamSession {
         onFinished = nil
         callback?(self)
     }
-}
-
-/// What a stream reports for metrics.
-protocol StreamObserver: AnyObject {
-    func upstreamResponded(ttfbMs: Double)
-    func upstreamFailed(_ kind: TransferErrorKind)
-    func forwarded(bytes: Int)
-    func paused()
-    func clientLeft()
 }
 
 func milliseconds(since start: ContinuousClock.Instant) -> Double {

@@ -1,0 +1,60 @@
+import Synchronization
+
+/// What a ``CurlMulti`` has done, readable from any thread (for metrics).
+///
+/// Only the multi's loop writes, with relaxed atomic adds to counters no other thread writes (so
+/// no contention); any thread may read them.
+public final class CurlMultiCounters: Sendable {
+    /// Transfers holding a connection (reading, draining or being cut).
+    public let active = Atomic<Int>(0)
+    /// Transfers waiting for a connection slot.
+    public let queued = Atomic<Int>(0)
+    public let started = Atomic<Int>(0)
+    public let succeeded = Atomic<Int>(0)
+    /// Transfers that ran on a new connection.
+    public let connectionsOpened = Atomic<Int>(0)
+    /// Transfers that ran on a kept-alive connection.
+    public let connectionsReused = Atomic<Int>(0)
+    /// Transfers whose remainder was read and discarded after `finish` (connection kept).
+    public let drained = Atomic<Int>(0)
+    /// Transfers cut after `finish` or `cancel` (connection closed).
+    public let cut = Atomic<Int>(0)
+    private let dns = Atomic<Int>(0)
+    private let connect = Atomic<Int>(0)
+    private let tls = Atomic<Int>(0)
+    private let timeout = Atomic<Int>(0)
+    private let reset = Atomic<Int>(0)
+    private let protocolErrors = Atomic<Int>(0)
+    private let pool = Atomic<Int>(0)
+
+    init() {}
+
+    /// Transfers that failed with `kind`.
+    public func failed(_ kind: TransferErrorKind) -> Int {
+        withFailures(kind) { $0.load(ordering: .relaxed) }
+    }
+
+    func recordFailure(_ kind: TransferErrorKind) {
+        withFailures(kind) { $0.add(1, ordering: .relaxed) }
+    }
+
+    @discardableResult
+    private func withFailures<R>(_ kind: TransferErrorKind, _ body: (borrowing Atomic<Int>) -> R) -> R {
+        switch kind {
+        case .dns: body(dns)
+        case .connect: body(connect)
+        case .tls: body(tls)
+        case .timeout: body(timeout)
+        case .reset: body(reset)
+        case .protocol: body(protocolErrors)
+        case .pool: body(pool)
+        }
+    }
+}
+
+extension Atomic<Int> {
+    /// `value + 1` with relaxed ordering: for counters with a single writer.
+    @inline(__always) func increment() { add(1, ordering: .relaxed) }
+    @inline(__always) func decrement() { subtract(1, ordering: .relaxed) }
+    @inline(__always) var value: Int { load(ordering: .relaxed) }
+}
