@@ -29,6 +29,10 @@ public final class ConnectionBudget: Sendable {
     /// Connections open now, process-wide.
     public var openConnections: Int { open.load(ordering: .relaxed) }
 
+    /// The most connections open at once since start.
+    public var peakConnections: Int { peak.load(ordering: .relaxed) }
+    private let peak = Atomic<Int>(0)
+
     /// Whether the process-wide limit is reached while some multi waits for a lease.
     var totalStarved: Bool {
         waitingMembers.load(ordering: .relaxed) > 0 && open.load(ordering: .relaxed) >= maxConnections
@@ -50,6 +54,13 @@ public final class ConnectionBudget: Sendable {
         guard Self.increment(host.open, below: maxConnectionsPerHost) else {
             open.subtract(1, ordering: .acquiringAndReleasing)
             return false
+        }
+        let now = open.load(ordering: .relaxed)
+        var seen = peak.load(ordering: .relaxed)
+        while now > seen {
+            let (done, current) = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if done { break }
+            seen = current
         }
         return true
     }

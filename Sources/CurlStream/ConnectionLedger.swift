@@ -34,6 +34,9 @@ final class ConnectionLedger {
 
     func leases(of host: Int) -> HostLeases { hostLeases[host] }
 
+    /// Whether libcurl has sockets open (in use, idle or retired).
+    var hasSockets: Bool { !sockets.isEmpty }
+
     /// Takes a lease for a connection to `host`.
     func reserve(_ host: Int) -> Bool {
         guard budget.tryAcquire(hostLeases[host]) else { return false }
@@ -62,15 +65,24 @@ final class ConnectionLedger {
         budget.release(hostLeases[s.host])
     }
 
-    /// Shuts down idle connections (to `host`, or to any host when nil) so that another multi
-    /// can use their leases. libcurl finds them dead when it next looks and closes them.
-    /// - Returns: how many were released.
+    /// Shuts down idle connections so that another multi can use their leases: for each host
+    /// (or only `host`), at most `spare(host)` of its sockets not in `busy` (the spare count
+    /// leaves alone the idle connections that admitted transfers are about to reuse).
+    ///
+    /// libcurl still holds the descriptor in its cache, so it is shut down rather than closed:
+    /// the upstream sees the connection end now; libcurl finds it dead when it next looks (or
+    /// retries a request it sent on it) and closes it through our callback.
+    /// - Returns: how many were shut down.
     @discardableResult
-    func retireIdle(host: String?, busy: Set<curl_socket_t>) -> Int {
+    func retireIdle(host: Int?, spare: (Int) -> Int, busy: Set<curl_socket_t>) -> Int {
+        var left: [Int: Int] = [:]
         var released = 0
         for (fd, s) in sockets where !s.retired && !busy.contains(fd) {
-            if let host, hostLeases[s.host].key != host { continue }
-            shutdown(fd, Int32(SHUT_RDWR))
+            if let host, s.host != host { continue }
+            let allowed = left[s.host] ?? spare(s.host)
+            guard allowed > 0 else { continue }
+            left[s.host] = allowed - 1
+            guard shutdown(fd, Int32(SHUT_RDWR)) == 0 else { continue }
             sockets[fd] = (s.host, true)
             leases[s.host] -= 1
             budget.release(hostLeases[s.host])

@@ -20,7 +20,9 @@ private let curlGlobal: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
 public final class CurlMulti {
     public let loop: EventLoop
     public let options: TransferOptions
-    private let multi: UnsafeMutableRawPointer
+    /// The multi handle; replaced by a fresh one when the multi has been idle for
+    /// `keepaliveExpiry` (see ``recycleIfIdle()``).
+    private var multi: UnsafeMutableRawPointer
     private var timerEvent: OpaquePointer!
     private var sockets: [curl_socket_t: OpaquePointer] = [:]
 
@@ -33,6 +35,8 @@ public final class CurlMulti {
     private var starvedHosts: Set<Int> = []
     private var poolTimer: LoopTimer!
     private var soonTimer: LoopTimer!
+    private var idleTimer: LoopTimer!
+    private var starvationTimer: LoopTimer!
     private var nextID: UInt64 = 1
 
     /// How many libcurl calls are on the stack (callbacks may run inside any of them).
@@ -54,10 +58,8 @@ public final class CurlMulti {
     public init(loop: EventLoop, options: TransferOptions, budget: ConnectionBudget? = nil) throws(CurlMultiError) {
         loop.preconditionInEventLoop()
         precondition(curlGlobal == CURLE_OK, "curl_global_init failed")
-        guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
         self.loop = loop
         self.options = options
-        self.multi = multi
         let budget = budget ?? ConnectionBudget(maxConnections: options.maxConnections,
                                                 maxConnectionsPerHost: options.maxConnectionsPerHost)
         self.budget = budget
@@ -65,6 +67,12 @@ public final class CurlMulti {
         let member = BudgetMember(event: WakeableEvent(raw: wake))
         self.ledger = ConnectionLedger(budget: budget, member: member)
         self.admission = Admission(ledger: ledger)
+        do {
+            self.multi = try Self.makeMultiHandle(options: options)
+        } catch {
+            event_free(wake)
+            throw error
+        }
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         budgetEvent = wake
@@ -73,27 +81,9 @@ public final class CurlMulti {
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
         poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireQueued() }
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
-
-        func set(_ rc: CURLMcode, _ name: String) throws(CurlMultiError) {
-            if rc != CURLM_OK { throw CurlMultiError(rc, call: "curl_multi_setopt(\(name))") }
-        }
-        do throws(CurlMultiError) {
-            try set(CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, socketCallback), "SOCKETFUNCTION")
-            try set(CCurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me), "SOCKETDATA")
-            try set(CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, timerCallback), "TIMERFUNCTION")
-            try set(CCurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me), "TIMERDATA")
-            // Our own slots admit transfers; libcurl's limits are a second fence, never the queue.
-            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, options.maxConnections), "MAX_TOTAL_CONNECTIONS")
-            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, options.maxConnectionsPerHost), "MAX_HOST_CONNECTIONS")
-            // The default (4 x handles added) shrinks the cache after a burst.
-            try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, options.maxKeepalive), "MAXCONNECTS")
-        } catch {
-            event_free(timerEvent)
-            curl_multi_cleanup(multi)
-            ledger.releaseAll()
-            event_free(budgetEvent)
-            throw error
-        }
+        idleTimer = LoopTimer(loop: loop) { [unowned self] in self.recycleIfIdle() }
+        starvationTimer = LoopTimer(loop: loop) { [unowned self] in self.starvationTick() }
+        attachCallbacks()
     }
 
     deinit {
@@ -102,15 +92,58 @@ public final class CurlMulti {
             transfer.freeEasy()
         }
         transfers.removeAll()
-        // No callback may reach this object while the multi handle closes its connections.
-        _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, nil)
-        _ = CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, nil)
-        curl_multi_cleanup(multi)
-        for event in sockets.values { event_free(event) }
+        closeMultiHandle()
         event_free(timerEvent)
         for h in starvedHosts { ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed) }
         ledger.releaseAll()
         event_free(budgetEvent)
+    }
+
+    private static func makeMultiHandle(options: TransferOptions) throws(CurlMultiError) -> UnsafeMutableRawPointer {
+        guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
+        func set(_ rc: CURLMcode, _ name: String) throws(CurlMultiError) {
+            if rc != CURLM_OK {
+                curl_multi_cleanup(multi)
+                throw CurlMultiError(rc, call: "curl_multi_setopt(\(name))")
+            }
+        }
+        // No libcurl connection limits: admission and the budget's leases (taken in the
+        // open-socket callback) enforce them exactly. libcurl's own limits would count dead
+        // connections still in its cache and queue transfers internally, out of our sight.
+        // The default (4 x handles added) shrinks the cache after a burst.
+        try set(CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, options.maxKeepalive), "MAXCONNECTS")
+        return multi
+    }
+
+    private func attachCallbacks() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, socketCallback)
+        _ = CCurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        _ = CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, timerCallback)
+        _ = CCurl_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+    }
+
+    /// Closes the multi handle and every connection it caches (each reported to the ledger).
+    private func closeMultiHandle() {
+        // No socket or timer callback may reach us while the handle closes its connections.
+        _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, nil)
+        _ = CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, nil)
+        curl_multi_cleanup(multi)
+        for event in sockets.values { event_free(event) }
+        sockets.removeAll()
+        event_del(timerEvent)
+    }
+
+    /// libcurl closes an idle connection only when a later transfer looks for one, so an idle
+    /// multi would keep expired connections (and their descriptors) forever. After
+    /// `keepaliveExpiry` without transfers, the handle is replaced by a fresh one, which closes
+    /// them all.
+    private func recycleIfIdle() {
+        guard transfers.isEmpty, ledger.hasSockets, curlDepth == 0, !settling else { return }
+        guard let fresh = try? Self.makeMultiHandle(options: options) else { return }
+        closeMultiHandle()
+        multi = fresh
+        attachCallbacks()
     }
 
     // MARK: - Consumer API
@@ -123,6 +156,7 @@ public final class CurlMulti {
         let transfer = Transfer(id: id, request: request, deadline: .now + .seconds(options.poolTimeout), onEvent: onEvent)
         transfer.host = admission.host(request.hostKey)
         transfer.ledger = ledger
+        transfer.receiveBuffer = options.socketReceiveBuffer
         transfers[id] = transfer
         counters.started.increment()
         admission.enqueue(transfer)
@@ -139,15 +173,21 @@ public final class CurlMulti {
         transfers[id]?.pauseWanted = true
     }
 
-    /// Undoes ``pause(_:)``. Bytes libcurl held back are delivered first.
+    /// Undoes ``pause(_:)``. Bytes held back are delivered first (from here, then libcurl).
     public func resume(_ id: TransferID) {
         loop.assertInEventLoop()
-        guard let t = transfers[id], t.pauseWanted || t.pausedInCurl else { return }
+        guard let t = transfers[id], t.pauseWanted || t.pausedInCurl || t.hasHeldBytes else { return }
         t.pauseWanted = false
         t.lastActivity = .now
-        guard t.pausedInCurl else { return }
-        deferred.append(.unpause(id))
-        settle()
+        t.deliverHeld()
+        guard transfers[id] === t, !t.pauseWanted, !t.hasHeldBytes else { return }
+        if case .delivering(let end) = t.state {
+            transfers[id] = nil
+            t.onEvent(end)
+        } else if t.pausedInCurl {
+            deferred.append(.unpause(id))
+            settle()
+        }
     }
 
     /// The consumer has what it wants from `id` and hears nothing more. A remainder known to be
@@ -160,6 +200,7 @@ public final class CurlMulti {
            length - t.bytesReceived <= Int64(options.drainLimit) {
             t.state = .draining
             t.pauseWanted = false
+            t.dropHeld()
             counters.drained.increment()
             if t.pausedInCurl {
                 deferred.append(.unpause(id))
@@ -180,10 +221,14 @@ public final class CurlMulti {
             counters.queued.decrement()
             transfers[id] = nil
             armPoolTimer()
+        case .delivering:
+            t.dropHeld()
+            transfers[id] = nil
         case .aborting:
             return
         case .running, .draining:
             t.state = .aborting
+            t.dropHeld()
             counters.cut.increment()
             if curlDepth == 0 {
                 remove(t)
@@ -217,16 +262,32 @@ public final class CurlMulti {
     /// than keeps a connection to a host someone waits for).
     private func noteStarvation(_ now: Set<Int>) {
         guard now != starvedHosts else { return }
-        for h in now.subtracting(starvedHosts) {
-            let leases = ledger.leases(of: h)
-            leases.starvedMembers.add(1, ordering: .relaxed)
-            budget.requestIdleRelease(for: leases, from: ledger.member)
-        }
+        // Waiting is published first, so that a lease released in answer wakes this multi.
+        budget.setWaiting(ledger.member, !now.isEmpty)
+        let newlyStarved = now.subtracting(starvedHosts)
         for h in starvedHosts.subtracting(now) {
             ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed)
         }
         starvedHosts = now
-        budget.setWaiting(ledger.member, !now.isEmpty)
+        for h in newlyStarved {
+            let leases = ledger.leases(of: h)
+            leases.starvedMembers.add(1, ordering: .relaxed)
+            budget.requestIdleRelease(for: leases, from: ledger.member)
+        }
+        if now.isEmpty {
+            starvationTimer.cancel()
+        } else if !starvationTimer.isScheduled {
+            starvationTimer.schedule(after: 0.05)
+        }
+    }
+
+    /// While starved, asks again every 50 ms: a connection that went idle elsewhere after the
+    /// first request (and whose multi had its own queue then) is released on the next ask.
+    private func starvationTick() {
+        guard !starvedHosts.isEmpty else { return }
+        for h in starvedHosts { budget.requestIdleRelease(for: ledger.leases(of: h), from: ledger.member) }
+        settle()
+        if !starvedHosts.isEmpty { starvationTimer.schedule(after: 0.05) }
     }
 
     /// Another multi returned a lease or wants idle connections closed.
@@ -235,12 +296,19 @@ public final class CurlMulti {
         if request.any || !request.hosts.isEmpty {
             let busy = busySockets()
             if request.any {
-                ledger.retireIdle(host: nil, busy: busy)
+                ledger.retireIdle(host: nil, spare: spareConnections, busy: busy)
             } else {
-                for host in request.hosts { ledger.retireIdle(host: host, busy: busy) }
+                for key in request.hosts {
+                    ledger.retireIdle(host: ledger.host(key), spare: spareConnections, busy: busy)
+                }
             }
         }
         settle()
+    }
+
+    /// Idle connections to `host` no admitted transfer is about to reuse.
+    private func spareConnections(_ host: Int) -> Int {
+        ledger.leases[host] - admission.active(host)
     }
 
     /// Sockets in use by this multi's active transfers (connecting or transferring).
@@ -388,36 +456,52 @@ public final class CurlMulti {
         let wasRunning = if case .running = t.state { true } else { false }
         let detail = t.errorDetail
         let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
-        remove(t)
-        guard wasRunning else { return }
+        if !t.headSent && wasRunning && result == CURLE_OK { t.sendHead() }
+        let end: TransferEvent
         if result == CURLE_OK {
-            if !t.headSent { t.sendHead() }
             counters.succeeded.increment()
-            t.onEvent(.end(TransferSummary(bytesReceived: t.bytesReceived, reusedConnection: reused)))
+            end = .end(TransferSummary(bytesReceived: t.bytesReceived, reusedConnection: reused))
         } else {
             let error = TransferError(curl: result, detail: detail)
             count(error.kind)
-            t.onEvent(.failed(error))
+            end = .failed(error)
         }
+        guard wasRunning, t.hasHeldBytes else {
+            remove(t)
+            if wasRunning { t.onEvent(end) }
+            return
+        }
+        // The consumer is paused with bytes still held: free the connection now, report the
+        // end after those bytes (see resume).
+        releaseConnection(t)
+        t.state = .delivering(end: end)
+    }
+
+    /// Takes an active transfer off the multi handle, frees its slot and handle, and forgets it.
+    private func remove(_ t: Transfer) {
+        guard t.isActive, transfers[t.id] != nil else { return }
+        releaseConnection(t)
+        transfers[t.id] = nil
+        if transfers.isEmpty { idleTimer.schedule(after: options.keepaliveExpiry) }
     }
 
     /// Takes an active transfer off the multi handle and frees its slot and handle.
-    private func remove(_ t: Transfer) {
-        guard t.isActive, transfers[t.id] != nil else { return }
+    private func releaseConnection(_ t: Transfer) {
         if let easy = t.easy {
             if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if t.headSent { counters.connectionsReused.increment() }
             curl_multi_remove_handle(multi, easy)
         }
         t.freeEasy()
         t.readTimer = nil
-        transfers[t.id] = nil
         admission.release(t)
         counters.active.decrement()
         // Its connection is idle now: close it if another multi waits for a lease to its host
         // (or for any lease) and nothing here will reuse it.
         let leases = ledger.leases(of: t.host)
         if leases.starvedMembers.load(ordering: .relaxed) > starvedSelf(t.host) || budget.totalStarved {
-            if !admission.hasWaiting(t.host) { ledger.retireIdle(host: leases.key, busy: busySockets()) }
+            if !admission.hasWaiting(t.host) {
+                ledger.retireIdle(host: t.host, spare: spareConnections, busy: busySockets())
+            }
         }
     }
 

@@ -17,7 +17,15 @@ final class Transfer {
         case draining
         /// The consumer is done or gone; the transfer is being cut and reports nothing.
         case aborting
+        /// libcurl is done and the connection released, but body bytes the consumer paused on
+        /// are still held here; the end is reported once they are delivered.
+        case delivering(end: TransferEvent)
     }
+
+    /// The most body bytes handed to the consumer in one event. libcurl can hand over far more
+    /// at once (everything it buffered while paused); slicing lets the consumer pause between
+    /// slices, so what it queues for a slow client stays bounded.
+    static let sliceSize = 16 * 1024
 
     let id: TransferID
     let request: TransferRequest
@@ -27,6 +35,8 @@ final class Transfer {
     var reservedLease = false
     /// The socket libcurl opened for this transfer, if it opened one.
     var openedSocket: curl_socket_t?
+    /// SO_RCVBUF for sockets this transfer opens; set by the multi.
+    var receiveBuffer: Int32 = 64 * 1024
     /// Where socket opens are reported; set by the multi.
     unowned(unsafe) var ledger: ConnectionLedger!
     var state: State
@@ -66,10 +76,19 @@ final class Transfer {
         errorBuffer.deallocate()
     }
 
+    /// Whether the transfer holds a connection slot (its easy handle is on the multi).
     var isActive: Bool {
-        if case .queued = state { return false }
-        return true
+        switch state {
+        case .queued, .delivering: false
+        case .running, .draining, .aborting: true
+        }
     }
+
+    /// Body bytes taken from libcurl that the consumer has not had yet (it paused mid-delivery).
+    private var held: [UInt8] = []
+    private var heldStart = 0
+
+    var hasHeldBytes: Bool { heldStart < held.count }
 
     /// Creates and configures the easy handle.
     func makeEasy(options: TransferOptions) -> Bool {
@@ -122,7 +141,7 @@ final class Transfer {
         case .draining:
             bytesReceived += Int64(data.count)
             return data.count
-        case .aborting, .queued:
+        case .aborting, .queued, .delivering:
             return 0
         case .running:
             break
@@ -134,10 +153,52 @@ final class Transfer {
         lastActivity = .now
         bytesReceived += Int64(data.count)
         if !headSent { sendHead() }
-        onEvent(.body(data))
-        // The consumer may have finished or cancelled during the call.
-        if case .aborting = state { return 0 }
+        if hasHeldBytes {
+            // Order first: these follow bytes still held (not expected: resume empties the hold
+            // before libcurl is unpaused).
+            held.append(contentsOf: data)
+            return data.count
+        }
+        var offset = 0
+        while offset < data.count {
+            let n = min(Self.sliceSize, data.count - offset)
+            onEvent(.body(UnsafeRawBufferPointer(rebasing: data[offset..<offset + n])))
+            offset += n
+            // The consumer may have cancelled, finished or paused during the call.
+            switch state {
+            case .aborting: return 0
+            case .draining, .queued, .delivering: return data.count
+            case .running: break
+            }
+            if pauseWanted && offset < data.count {
+                held.append(contentsOf: data[offset...])
+                return data.count
+            }
+        }
         return data.count
+    }
+
+    /// Hands held bytes to the consumer, a slice at a time, until none are left or it pauses,
+    /// finishes or cancels. Never inside a libcurl call.
+    func deliverHeld() {
+        while hasHeldBytes && !pauseWanted {
+            switch state {
+            case .running, .delivering: break
+            case .draining, .aborting, .queued:
+                dropHeld()
+                return
+            }
+            let n = min(Self.sliceSize, held.count - heldStart)
+            let start = heldStart
+            heldStart += n
+            held.withUnsafeBytes { onEvent(.body(UnsafeRawBufferPointer(rebasing: $0[start..<start + n]))) }
+        }
+        if !hasHeldBytes { dropHeld() }
+    }
+
+    func dropHeld() {
+        held = []
+        heldStart = 0
     }
 
     func receivedHeader(_ line: UnsafeRawBufferPointer) -> Int {
@@ -190,6 +251,8 @@ final class Transfer {
     func openSocket(_ address: UnsafeMutablePointer<curl_sockaddr>) -> curl_socket_t {
         let fd = socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
         guard fd >= 0 else { return CCurl_SOCKET_BAD }
+        var size = receiveBuffer
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         guard ledger.opened(fd, host: host, reserved: reservedLease) else {
             close(fd)
             return CCurl_SOCKET_BAD

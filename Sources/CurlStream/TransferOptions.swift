@@ -24,6 +24,10 @@ public struct TransferOptions: Sendable, Equatable {
     public var maxRedirects = 5
     /// PEM file of extra CA certificates (the system store stays trusted).
     public var caFile: String?
+    /// SO_RCVBUF of upstream sockets. libcurl 7.88 keeps reading a paused transfer's socket
+    /// while data is pending, buffering it; a fixed receive buffer bounds that (and TCP flow
+    /// control then holds the upstream back).
+    public var socketReceiveBuffer: Int32 = 64 * 1024
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
 

@@ -13,6 +13,13 @@ final class ControlLoop {
 
     /// - Parameter onSignal: runs on the main thread for each SIGINT or SIGTERM.
     init(logger: Logger, onSignal: @escaping (ControlLoop, Int32) -> Void) throws {
+        // A parent may have started us with these signals blocked (the mask is inherited):
+        // they must reach the handler.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        sigaddset(&handled, SIGINT)
+        sigaddset(&handled, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         loop = try EventLoop()
         for sig in [SIGINT, SIGTERM] {
             watchers.append(try SignalWatcher(loop: loop, signal: sig) { [unowned self] signal in

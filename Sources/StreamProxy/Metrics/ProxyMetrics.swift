@@ -17,6 +17,7 @@ final class ProxyMetrics: Sendable {
 
     private let streamsOpen: Gauge
     private let connectionsOpen: Gauge
+    private let connectionsPeak: Gauge
     private let openFDs: Gauge
     private let threads: Gauge
     private let residentBytes: Gauge
@@ -27,6 +28,8 @@ final class ProxyMetrics: Sendable {
         streamsOpen = registry.makeGauge(descriptor: metric("streamproxy_streams_open", "Client streams open now."))
         connectionsOpen = registry.makeGauge(descriptor: metric(
             "streamproxy_upstream_connections_open", "Upstream connections open now (in use or idle), process-wide."))
+        connectionsPeak = registry.makeGauge(descriptor: metric(
+            "streamproxy_upstream_connections_open_max", "The most upstream connections open at once since start."))
         openFDs = registry.makeGauge(descriptor: metric("process_open_fds", "Open file descriptors."))
         threads = registry.makeGauge(descriptor: metric("process_threads", "Threads of the process."))
         residentBytes = registry.makeGauge(descriptor: metric("process_resident_memory_bytes", "Resident memory size in bytes."))
@@ -44,6 +47,7 @@ final class ProxyMetrics: Sendable {
         scrape.withLock { mirrored in
             streamsOpen.set(Int64(gate.count))
             connectionsOpen.set(Int64(budget.openConnections))
+            connectionsPeak.set(Int64(budget.peakConnections))
             let process = ProcessStats.read()
             openFDs.set(Int64(process.openFDs))
             threads.set(Int64(process.threads))

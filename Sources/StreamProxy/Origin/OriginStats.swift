@@ -7,4 +7,6 @@ struct OriginStats {
     /// Bodies whose client left before the body was complete.
     var bodiesAbandoned = 0
     var resets = 0
+    /// The most connections open when a (non-stats) request arrived.
+    var peakConnections = 0
 }

@@ -40,6 +40,11 @@ final class TestOrigin {
             return
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        if parts.first != "stats", let open = server()?.openConnections {
+            // Every connection arrives with a request, so the most connections open at any
+            // request's arrival is the most open at once (stats requests excluded).
+            stats.peakConnections = max(stats.peakConnections, open)
+        }
         let options = OriginOptions(request)
         switch (parts.first ?? "", parts.count) {
         case ("bytes", 2), ("utf8", 2):
@@ -137,7 +142,7 @@ final class TestOrigin {
             ("requests", .int(stats.requests)),
             ("connectionsAccepted", .int(s?.connectionsAccepted ?? 0)),
             ("openConnections", .int(s?.openConnections ?? 0)),
-            ("peakConnections", .int(s?.peakConnections ?? 0)),
+            ("peakConnections", .int(stats.peakConnections)),
             ("bodyBytesSent", .int(stats.bodyBytesSent + responses.values.reduce(0) { $0 + $1.sent })),
             ("bodiesAbandoned", .int(stats.bodiesAbandoned)),
             ("resets", .int(stats.resets)),

@@ -274,7 +274,12 @@ final class StreamSession {
         reportQueue(0)
         guard paused, !isFinished else { return }
         paused = false
-        for u in upstreams { if let id = u.transfer { curl.resume(id) } }
+        // Resuming delivers held bytes at once, which may fill the queue and pause us again:
+        // then the rest stay paused.
+        for u in upstreams {
+            guard !paused else { break }
+            if let id = u.transfer { curl.resume(id) }
+        }
     }
 
     // MARK: - Heartbeat

@@ -53,6 +53,11 @@ final class TestCluster {
         try RawHTTPClient.get(port: originPort, path: "/stats").json()
     }
 
+    /// The proxy's `/metrics` text.
+    func metrics() throws -> String {
+        try RawHTTPClient.get(port: proxyPort, path: "/metrics").bodyText
+    }
+
     /// Resets the origin's counters.
     func resetOriginStats() throws {
         _ = try RawHTTPClient.get(port: originPort, path: "/stats/reset")
