@@ -13,8 +13,8 @@ struct ErrorResponse: Error {
         self.headers = headers
     }
 
-    func send(to request: HTTPRequest) {
-        request.respond(status: status, headers: [jsonType] + headers, body: JSONWriter.object(fields))
+    func send(to request: HTTPRequest, extraHeaders: [(String, String)] = []) {
+        request.respond(status: status, headers: [jsonType] + headers + extraHeaders, body: JSONWriter.object(fields))
     }
 
     static func badParameter(_ name: String, _ value: String, _ message: String) -> ErrorResponse {

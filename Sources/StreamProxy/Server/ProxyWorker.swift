@@ -15,6 +15,7 @@ final class ProxyWorker {
     private(set) var routes: RouteTable!
     private(set) var origin: TestOrigin?
     private let settings: StreamSettings
+    private let cors: CORSPolicy
     /// Open streams, kept alive until they finish.
     private var sessions: [ObjectIdentifier: StreamSession] = [:]
     /// Shutting down: no new streams, /healthz says so.
@@ -35,6 +36,7 @@ final class ProxyWorker {
         self.curl = try CurlMulti(loop: loop, options: options, budget: budget)
         self.proxyMetrics = metrics
         self.metrics = metrics.addWorker(index, curl: curl.counters)
+        self.cors = CORSPolicy(origins: config.cors, credentials: config.corsCredentials)
         self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
                                        retryMilliseconds: 2000)
         var serverOptions = HTTPServerOptions()
@@ -54,36 +56,53 @@ final class ProxyWorker {
     // MARK: - Routing
 
     private func handle(_ request: HTTPRequest) {
+        let corsHeaders = cors.responseHeaders(origin: request.header("Origin"))
+        do {
+            try dispatch(request, cors: corsHeaders)
+        } catch {
+            error.send(to: request, extraHeaders: corsHeaders)
+        }
+    }
+
+    private func dispatch(_ request: HTTPRequest, cors corsHeaders: [(String, String)]) throws(ErrorResponse) {
         if let limit = request.limitExceeded {
             let message = limit == .requestLine ? "request line too long" : "request headers too large"
-            return ErrorResponse(status: limit.status, message, headers: [("Connection", "close")]).send(to: request)
+            throw ErrorResponse(status: limit.status, message, headers: [("Connection", "close")])
         }
         let path = request.path
+        if request.method == .OPTIONS, request.header("Access-Control-Request-Method") != nil {
+            guard let headers = cors.preflightHeaders(origin: request.header("Origin"),
+                                                      requestedHeaders: request.header("Access-Control-Request-Headers")) else {
+                throw ErrorResponse(status: 403, "origin not allowed", [("origin", .string(request.header("Origin") ?? ""))])
+            }
+            return request.respond(status: 204, headers: headers)
+        }
         if path == "/stream" || path.hasPrefix("/stream/") {
-            return handleStream(request, routeName: path == "/stream" ? nil : String(path.dropFirst("/stream/".count)))
+            return try handleStream(request, routeName: path == "/stream" ? nil : String(path.dropFirst("/stream/".count)),
+                                    cors: corsHeaders)
         }
         if path.hasPrefix("/origin/"), let origin {
             return origin.handle(request, path: String(path.dropFirst("/origin".count)))
         }
         guard request.method == .GET || request.method == .HEAD else {
-            return ErrorResponse.methodNotAllowed(request.method, allow: "GET, HEAD").send(to: request)
+            throw .methodNotAllowed(request.method, allow: "GET, HEAD")
         }
         switch path {
         case "/":
-            request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")], body: IndexPage.html)
+            request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")] + corsHeaders, body: IndexPage.html)
         case "/healthz":
             if draining {
-                request.respond(status: 503, headers: [("Content-Type", "text/plain")], text: "shutting down")
+                request.respond(status: 503, headers: [("Content-Type", "text/plain")] + corsHeaders, text: "shutting down")
             } else {
-                request.respond(status: 200, headers: [("Content-Type", "text/plain")], text: "ok")
+                request.respond(status: 200, headers: [("Content-Type", "text/plain")] + corsHeaders, text: "ok")
             }
         case "/routes":
-            request.respond(status: 200, headers: [jsonType], body: routesJSON())
+            request.respond(status: 200, headers: [jsonType] + corsHeaders, body: routesJSON())
         case "/metrics":
-            request.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            request.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")] + corsHeaders,
                             body: proxyMetrics.render())
         default:
-            ErrorResponse(status: 404, "not found", [("path", .string(path))]).send(to: request)
+            throw ErrorResponse(status: 404, "not found", [("path", .string(path))])
         }
     }
 
@@ -104,35 +123,28 @@ final class ProxyWorker {
 
     // MARK: - Streams
 
-    private func handleStream(_ request: HTTPRequest, routeName: String?) {
-        guard request.method == .GET else {
-            return ErrorResponse.methodNotAllowed(request.method, allow: "GET").send(to: request)
-        }
+    private func handleStream(_ request: HTTPRequest, routeName: String?, cors corsHeaders: [(String, String)])
+        throws(ErrorResponse)
+    {
+        guard request.method == .GET else { throw .methodNotAllowed(request.method, allow: "GET") }
         // A browser EventSource reconnects after `done`; 204 tells it to stop.
         if request.header("Last-Event-ID") == "done" {
-            request.respond(status: 204)
-            return
+            return request.respond(status: 204, headers: corsHeaders)
         }
         guard !draining else {
-            return ErrorResponse(status: 503, "shutting down", headers: [("Retry-After", "1"), ("Connection", "close")])
-                .send(to: request)
+            throw ErrorResponse(status: 503, "shutting down", headers: [("Retry-After", "1"), ("Connection", "close")])
         }
-        let streamRequest: StreamRequest
-        do {
-            streamRequest = try parse(request, routeName: routeName)
-        } catch {
-            return error.send(to: request)
-        }
+        let streamRequest = try parse(request, routeName: routeName)
         guard gate.tryEnter() else {
             metrics.rejected.increment()
-            return ErrorResponse(status: 503, "too many streams", [("maxStreams", .int(gate.limit))],
-                                 headers: [("Retry-After", "1")]).send(to: request)
+            throw ErrorResponse(status: 503, "too many streams", [("maxStreams", .int(gate.limit))],
+                                headers: [("Retry-After", "1")])
         }
         let stream = request.startStream(status: 200, headers: [
             ("Content-Type", "text/event-stream; charset=utf-8"),
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
-        ])
+        ] + corsHeaders)
         let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl,
                                     metrics: metrics)
         let key = ObjectIdentifier(session)
