@@ -8,7 +8,7 @@ public struct StreamProxyCommand: ParsableCommand {
         commandName: "stream-proxy",
         abstract: "A streaming fan-out proxy: one GET, many upstreams, a bounded prefix of each as Server-Sent Events.",
         version: StreamProxyVersion.string,
-        subcommands: [ServeCommand.self, OriginCommand.self],
+        subcommands: [ServeCommand.self, OriginCommand.self, BenchCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

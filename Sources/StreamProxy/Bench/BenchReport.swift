@@ -1,0 +1,77 @@
+import Foundation
+import Histogram
+
+/// The report of a run: a table for people, JSON for machines.
+struct BenchReport {
+    let target: String
+    let load: BenchLoad
+    let result: BenchResult
+    let seconds: Double
+    let cpuSeconds: Double
+    let maxRSSKiB: Int
+
+    private static let percentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
+
+    private var loadDescription: String {
+        switch load {
+        case .closed(let c): "closed loop, \(c) concurrent"
+        case .open(let r): "open loop, \(r) streams/s"
+        }
+    }
+
+    private func perSecond(_ n: Int) -> Double { seconds > 0 ? Double(n) / seconds : 0 }
+
+    private func millis(_ us: UInt64) -> String { String(format: "%.2f", Double(us) / 1000) }
+
+    var table: String {
+        var out = "stream-proxy bench: \(target) (\(loadDescription))\n"
+        out += String(format: "  %.2f s, %d started, %d completed, %d most open at once\n",
+                      seconds, result.started, result.completed, result.mostOpen)
+        out += String(format: "  %.1f streams/s   %.1f events/s   %.2f MB/s\n",
+                      perSecond(result.completed), perSecond(result.events), perSecond(result.bodyBytes) / 1e6)
+        out += "\n  latency (ms)      p50      p90      p99    p99.9      max\n"
+        for (name, h) in [("first byte", result.firstByte), ("first chunk", result.firstChunk), ("done", result.done)] {
+            guard h.totalCount > 0 else {
+                out += "  \(name.padding(toLength: 12, withPad: " ", startingAt: 0))      -\n"
+                continue
+            }
+            let cells = Self.percentiles.map { millis(h.valueAtPercentile($0.1)) } + [millis(h.max)]
+            out += "  " + name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                + cells.map { String(repeating: " ", count: max(1, 9 - $0.count)) + $0 }.joined() + "\n"
+        }
+        out += "\n  errors: " + (result.errors.isEmpty ? "none" :
+            result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) + "\n"
+        out += String(format: "  bench process: %.2f s CPU (%.0f%% of one core), peak RSS %.1f MB\n",
+                      cpuSeconds, seconds > 0 ? cpuSeconds / seconds * 100 : 0, Double(maxRSSKiB) / 1024)
+        return out
+    }
+
+    var json: String {
+        func hist(_ h: Histogram<UInt64>) -> JSONValue {
+            var fields: [(String, JSONValue)] = [("count", .int(Int(h.totalCount)))]
+            guard h.totalCount > 0 else { return .object(fields) }
+            for (name, p) in Self.percentiles { fields.append(("\(name)Ms", .string(millis(h.valueAtPercentile(p))))) }
+            fields.append(("maxMs", .string(millis(h.max))))
+            return .object(fields)
+        }
+        var w = JSONWriter()
+        w.value(.object([
+            ("target", .string(target)),
+            ("load", .string(loadDescription)),
+            ("seconds", .string(String(format: "%.3f", seconds))),
+            ("started", .int(result.started)),
+            ("completed", .int(result.completed)),
+            ("streamsPerSecond", .string(String(format: "%.1f", perSecond(result.completed)))),
+            ("eventsPerSecond", .string(String(format: "%.1f", perSecond(result.events)))),
+            ("bytesPerSecond", .int(Int(perSecond(result.bodyBytes)))),
+            ("mostOpen", .int(result.mostOpen)),
+            ("firstByte", hist(result.firstByte)),
+            ("firstChunk", hist(result.firstChunk)),
+            ("done", hist(result.done)),
+            ("errors", .object(result.errors.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("cpuSeconds", .string(String(format: "%.2f", cpuSeconds))),
+            ("maxRSSKiB", .int(maxRSSKiB)),
+        ]))
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+}
