@@ -4,7 +4,7 @@
 SWIFT ?= swift
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build release run test test-release clean
+.PHONY: deps build release run test test-asan test-tsan soak bench clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -21,6 +21,25 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The whole suite under AddressSanitizer / ThreadSanitizer, in build folders of their own.
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS="suppressions=$(CURDIR)/scripts/lsan.supp" \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+
+test-tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=0" \
+		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+# The standard workloads and the peers, written to BENCHMARKS.md (several minutes; idle machine).
+bench: deps
+	bench/run.sh
+
+# Ten minutes of mixed and abusive load; a CSV of RSS, fds and threads and a verdict.
+soak: deps
+	bench/soak.sh
 
 clean:
 	rm -rf .build

@@ -1,0 +1,211 @@
+"""Summarises bench/out/ (written by bench/run.sh) into BENCHMARKS.md and a latency chart.
+
+Medians are taken over the runs of each workload; every figure comes from the same `make bench`.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+out_dir, md_path, png_path = sys.argv[1], sys.argv[2], sys.argv[3]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def runs(prefix):
+    files = sorted(glob.glob(f"{out_dir}/{prefix}-run*.json"))
+    return [json.load(open(f)) for f in files], files
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fnum(x, digits=1):
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def hist(results, name, pct):
+    return med([float(r[name][pct]) if pct in r[name] else None for r in results])
+
+
+def samples(json_file):
+    csv = json_file.replace(".json", ".csv")
+    rows = []
+    if os.path.exists(csv):
+        for line in open(csv).read().splitlines()[1:]:
+            parts = line.split(",")
+            if len(parts) == 5 and all(parts):
+                rows.append([float(p) for p in parts])
+    return rows
+
+
+def resources(files):
+    peak_rss, threads, fds, cpu = [], [], [], []
+    for f in files:
+        rows = samples(f)
+        if not rows:
+            continue
+        peak_rss.append(max(r[1] for r in rows) / 1024)
+        threads.append(max(r[2] for r in rows))
+        fds.append(max(r[3] for r in rows))
+        cpu.append((rows[-1][4] - rows[0][4]) / TICKS)
+    return med(peak_rss), med(threads), med(fds), med(cpu)
+
+
+def metric(text, name):
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def reuse(files):
+    ratios = []
+    for f in files:
+        m = f.replace(".json", ".metrics.txt")
+        if os.path.exists(m):
+            text = open(m).read()
+            opened = metric(text, "streamproxy_upstream_connections_opened_total")
+            reused = metric(text, "streamproxy_upstream_connections_reused_total")
+            if opened + reused:
+                ratios.append(reused / (opened + reused))
+    return med(ratios)
+
+
+rows = []
+summary = {}
+for name in ["W1-c10", "W1-c100", "W1-c1000", "W2", "W3", "W4", "W5", "W6"]:
+    results, files = runs(name)
+    if not results:
+        continue
+    rss, thr, fds, cpu = resources(files)
+    s = {
+        "streams": med([float(r["streamsPerSecond"]) for r in results]),
+        "events": med([float(r["eventsPerSecond"]) for r in results]),
+        "ttfb50": hist(results, "firstByte", "p50Ms"),
+        "chunk50": hist(results, "firstChunk", "p50Ms"),
+        "done50": hist(results, "done", "p50Ms"),
+        "done90": hist(results, "done", "p90Ms"),
+        "done99": hist(results, "done", "p99Ms"),
+        "done999": hist(results, "done", "p99.9Ms"),
+        "errors": results[len(results) // 2]["errors"],
+        "mostOpen": max(r["mostOpen"] for r in results),
+        "rss": rss, "threads": thr, "fds": fds, "cpu": cpu,
+        "reuse": reuse(files),
+        "benchCPU": med([float(r["cpuSeconds"]) for r in results]),
+        "benchRSS": med([r["maxRSSKiB"] / 1024 for r in results]),
+        "runs": len(results),
+    }
+    summary[name] = s
+
+wrk = []
+for f in sorted(glob.glob(f"{out_dir}/W1-wrk-run*.txt")):
+    m = re.search(r"Requests/sec:\s+([\d.]+)", open(f).read())
+    if m:
+        wrk.append(float(m.group(1)))
+wrk_med = med(wrk)
+
+peers = {}
+for peer in ["fastapi", "hummingbird"]:
+    for c in [10, 100]:
+        results, files = runs(f"peer-{peer}-c{c}")
+        if results:
+            peers[(peer, c)] = {
+                "streams": med([float(r["streamsPerSecond"]) for r in results]),
+                "done99": hist(results, "done", "p99Ms"),
+                "errors": results[len(results) // 2]["errors"],
+                "rss": resources(files)[0],
+            }
+
+idle_rss = None
+if os.path.exists(f"{out_dir}/W6-idle.txt"):
+    m = re.search(r"rss_kb=(\d+) threads=(\d+)", open(f"{out_dir}/W6-idle.txt").read())
+    if m:
+        idle_rss, idle_threads = int(m.group(1)) / 1024, int(m.group(2))
+
+settings = open(f"{out_dir}/settings.txt").read() if os.path.exists(f"{out_dir}/settings.txt") else ""
+
+# ---- chart: W1 done latency percentiles against concurrency
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cs = [c for c in [10, 100, 1000] if f"W1-c{c}" in summary]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for key, label in [("done50", "p50"), ("done90", "p90"), ("done99", "p99"), ("done999", "p99.9")]:
+        ax.plot(cs, [summary[f"W1-c{c}"][key] for c in cs], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent streams (closed loop)")
+    ax.set_ylabel("time to done (ms)")
+    ax.set_title("W1: 5 x 1 KiB upstreams, prefix 50 — stream-proxy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path)
+except Exception as e:  # the report is still useful without the chart
+    print(f"chart skipped: {e}", file=sys.stderr)
+
+lines = []
+lines.append("# StreamProxy benchmarks\n")
+lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this project's 2-core machine: the test "
+             "origin, the proxy (release build) and the load generator (`stream-proxy bench`) share the two cores. "
+             f"Each figure is the median of {summary.get('W1-c100', {}).get('runs', '?')} runs measured in one "
+             "`make bench`. Latencies are from each stream's start (open loop: its scheduled start).\n")
+lines.append("## Workloads\n")
+lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | reuse |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 200/s",
+         "W5": "c=100", "W6": "8000 at once"}
+for name, s in summary.items():
+    errs = ", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"
+    reuse_text = "-" if s["reuse"] is None else f"{s['reuse'] * 100:.1f}%"
+    lines.append(f"| {name} | {loads.get(name, '')} | {fnum(s['streams'])} | {fnum(s['events'], 0)} | {fnum(s['ttfb50'], 2)} ms | "
+                 f"{fnum(s['chunk50'], 2)} ms | {fnum(s['done50'], 2)} ms | {fnum(s['done99'], 2)} ms | {fnum(s['done999'], 2)} ms | {errs} | "
+                 f"{fnum(s['rss'])} MB | {fnum(s['threads'], 0)} | {fnum(s['fds'], 0)} | {fnum(s['cpu'], 2)} | {reuse_text} |")
+lines.append("")
+lines.append("W1: 5 x `/bytes/1024`, prefix 50. W2: 5 x `/bytes/65536`, prefix 50. W3: 5 x `/bytes/104857600`, prefix 1 KiB. "
+             "W4: `/delay/10,50,100,200,400`, prefix 1 KiB. W5: refused port, `.invalid` host, `/stall` (ends at readTimeout, 15 s), "
+             "2 x `/bytes/1024`. W6: one upstream trickling at 100 B/s, prefix 1 KiB (each stream lasts ~10 s).\n")
+if wrk_med:
+    s = summary.get("W1-c100")
+    lines.append("## The harness against wrk (W1, c=100)\n")
+    lines.append(f"wrk -t1 -c100: {fnum(wrk_med)} requests/s (median); `stream-proxy bench -c 100`: {fnum(s['streams'])} streams/s; "
+                 f"ratio {s['streams'] / wrk_med * 100:.0f}%. The bench process used {fnum(s['benchCPU'], 2)} s CPU per run and "
+                 f"{fnum(s['benchRSS'])} MB RSS.\n")
+if "W6" in summary and idle_rss:
+    s = summary["W6"]
+    per = (s["rss"] - idle_rss) * 1024 / max(1, s["mostOpen"])
+    lines.append("## Held streams (W6)\n")
+    lines.append(f"{s['mostOpen']} streams open at once; proxy RSS {fnum(idle_rss)} MB idle, {fnum(s['rss'])} MB at peak: "
+                 f"{per:.1f} KiB per open stream (including its upstream transfer). Threads: {idle_threads} idle, "
+                 f"{fnum(s['threads'], 0)} at peak.\n")
+if "W1-c100" in summary and "W3" in summary:
+    lines.append("## Memory does not follow body size (W3 against W1)\n")
+    lines.append(f"Peak RSS: W1 {fnum(summary['W1-c100']['rss'])} MB, W3 (100 MiB bodies) {fnum(summary['W3']['rss'])} MB: "
+                 f"difference {fnum(summary['W3']['rss'] - summary['W1-c100']['rss'])} MB.\n")
+if peers:
+    lines.append("## Against the usual alternatives (W1, same origin, same load)\n")
+    lines.append("| server | c | streams/s | done p99 | errors | peak RSS | stream-proxy / it |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for (peer, c), p in sorted(peers.items()):
+        ours = summary.get(f"W1-c{c}", {}).get("streams")
+        ratio = f"{ours / p['streams']:.1f}x" if ours and p["streams"] else "-"
+        errs = ", ".join(f"{k} {v}" for k, v in p["errors"].items()) or "none"
+        lines.append(f"| {peer} | {c} | {fnum(p['streams'])} | {fnum(p['done99'], 2)} ms | {errs} | {fnum(p['rss'])} MB | {ratio} |")
+    for c in [10, 100]:
+        s = summary.get(f"W1-c{c}")
+        if s:
+            lines.append(f"| stream-proxy | {c} | {fnum(s['streams'])} | {fnum(s['done99'], 2)} ms | "
+                         f"{', '.join(f'{k} {v}' for k, v in s['errors'].items()) or 'none'} | {fnum(s['rss'])} MB | 1.0x |")
+    lines.append("")
+lines.append("![W1 latency percentiles against concurrency](bench/latency.png)\n")
+lines.append("## Settings used\n")
+lines.append("```\n" + settings.strip() + "\n```\n")
+lines.append("Defaults otherwise (PRODUCT.md §3): maxConnections 100, maxConnectionsPerHost 10, maxKeepalive 20, "
+             "keepaliveExpiry 5 s, readTimeout 15 s, poolTimeout 5 s, streamBuffer 64 KiB, drainLimit 64 KiB.\n")
+open(md_path, "w").write("\n".join(lines) + "\n")

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# `make bench`: the standard workloads of issue 5 against the release build, each run RUNS times,
+# with the proxy's RSS, threads, open fds and CPU sampled during every run; then the peers
+# (bench/peers) under the same load; results in bench/out/, summarised into BENCHMARKS.md and
+# bench/latency.png by bench/report.py. Loopback only; everything started here is stopped here.
+#
+#   RUNS=3 DURATION=10s bench/run.sh            (defaults)
+#   PEERS=0 bench/run.sh                        (skip the FastAPI / Hummingbird peers)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10s}
+PEERS=${PEERS:-1}
+WORKERS=${WORKERS:-$(nproc)}
+OUT=bench/out
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json "$OUT"/*.csv "$OUT"/*.txt
+
+./scripts/install-deps.sh
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+swift build -c release --product stream-proxy >/dev/null
+BIN=.build/release/stream-proxy
+
+OPORT=19301; PPORT=19300
+O=http://127.0.0.1:$OPORT
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+$BIN origin --listen 127.0.0.1:$OPORT --log-level warning & pids+=($!)
+
+wait_up() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1${2:-/healthz}" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 did not come up" >&2; return 1; }
+wait_up $OPORT /stats
+
+# sample PID NAME: RSS kB, threads, fds, CPU ticks every 0.5 s until PID exits or the file is removed.
+sample() {
+  local pid=$1 csv=$2
+  echo "t,rss_kb,threads,fds,cpu_ticks" > "$csv"
+  local t0; t0=$(date +%s.%N)
+  while kill -0 "$pid" 2>/dev/null && [ -e "$csv" ]; do
+    local rss thr fds cpu now
+    rss=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null) || break
+    thr=$(awk '/^Threads:/ {print $2}' /proc/$pid/status 2>/dev/null) || break
+    fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
+    cpu=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null) || break
+    now=$(date +%s.%N)
+    echo "$(awk -v a="$now" -v b="$t0" 'BEGIN{printf "%.2f", a-b}'),$rss,$thr,$fds,$cpu" >> "$csv"
+    sleep 0.5
+  done
+}
+
+# proxy NAME ARGS...: start the proxy with routes/flags, record its settings line.
+start_proxy() {
+  local name=$1; shift
+  $BIN serve --listen 127.0.0.1:$PPORT --workers "$WORKERS" --log-level warning "$@" & PROXY=$!; pids+=($PROXY)
+  wait_up $PPORT
+  echo "$name: stream-proxy serve --workers $WORKERS $*" >> "$OUT/settings.txt"
+}
+stop_proxy() { kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true; }
+
+# run WORKLOAD RUN ROUTE BENCH-ARGS...: one bench run with sampling.
+run() {
+  local w=$1 r=$2 route=$3; shift 3
+  local csv="$OUT/$w-run$r.csv"
+  sample "$PROXY" "$csv" & local sampler=$!
+  $BIN bench --json "$@" "http://127.0.0.1:$PPORT/stream/$route" > "$OUT/$w-run$r.json"
+  curl -s "http://127.0.0.1:$PPORT/metrics" > "$OUT/$w-run$r.metrics.txt"
+  mv "$csv" "$csv.done"; wait "$sampler" 2>/dev/null || true; mv "$csv.done" "$csv"
+  echo "  $w run $r: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["streamsPerSecond"], "streams/s, done p99", d["done"].get("p99Ms"), "ms, errors", d["errors"])' "$OUT/$w-run$r.json")"
+}
+
+five() { local p=$1; echo "$O$p,$O$p,$O$p,$O$p,$O$p"; }
+
+echo "== W1 small: 5 x 1 KiB, prefix 50"
+for c in 10 100 1000; do
+  start_proxy "W1-c$c" --route "w1@50=$(five /bytes/1024)"
+  for r in $(seq "$RUNS"); do run "W1-c$c" "$r" w1 -c "$c" -d "$DURATION"; done
+  if [ "$c" = 100 ]; then
+    for r in $(seq "$RUNS"); do
+      wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
+      echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
+    done
+  fi
+  stop_proxy
+done
+
+echo "== W2 page: 5 x 64 KiB, prefix 50"
+start_proxy W2 --route "w2@50=$(five /bytes/65536)"
+for r in $(seq "$RUNS"); do run W2 "$r" w2 -c 100 -d "$DURATION"; done
+stop_proxy
+
+echo "== W3 huge: 5 x 100 MiB, prefix 1 KiB"
+start_proxy W3 --route "w3@1024=$(five /bytes/104857600)"
+for r in $(seq "$RUNS"); do run W3 "$r" w3 -c 100 -d "$DURATION"; done
+stop_proxy
+
+echo "== W4 delayed: 10/50/100/200/400 ms before headers"
+start_proxy W4 --route "w4@1024=$O/delay/10,$O/delay/50,$O/delay/100,$O/delay/200,$O/delay/400"
+for r in $(seq "$RUNS"); do run W4 "$r" w4 -r 200 -d "$DURATION"; done
+stop_proxy
+
+echo "== W5 faults: refused, unresolvable, stalled, two good"
+start_proxy W5 --route "w5@1024=http://127.0.0.1:1/x,http://no-such-host.invalid/x,$O/stall,$O/bytes/1024,$O/bytes/1024"
+for r in $(seq "$RUNS"); do run W5 "$r" w5 -c 100 -d "$DURATION" --timeout 60s; done
+stop_proxy
+
+echo "== W6 held: 8000 streams on trickling upstreams (maxConnections raised to hold them: one upstream connection per stream)"
+start_proxy W6 --route "w6@1024=$O/bytes/100000?rate=100" --max-connections 10000 --max-connections-per-host 10000 --max-streams 10000
+IDLE_RSS=$(awk '/^VmRSS:/ {print $2}' /proc/$PROXY/status); IDLE_THREADS=$(awk '/^Threads:/ {print $2}' /proc/$PROXY/status)
+echo "W6 idle: rss_kb=$IDLE_RSS threads=$IDLE_THREADS" > "$OUT/W6-idle.txt"
+run W6 1 w6 -c 8000 -n 8000 --timeout 120s
+stop_proxy
+
+if [ "$PEERS" = 1 ]; then
+  ROUTES="{\"w1\": {\"prefix\": 50, \"upstreams\": [$(for i in 1 2 3 4 5; do printf '"%s/bytes/1024"' "$O"; [ $i -lt 5 ] && printf ','; done)]}}"
+  for peer in fastapi hummingbird; do
+    [ -x "bench/peers/$peer/run.sh" ] || { echo "== peer $peer: missing, skipped"; continue; }
+    echo "== peer $peer: W1 c=10 and c=100"
+    bench/peers/$peer/run.sh $PPORT "$ROUTES" > "$OUT/peer-$peer.log" 2>&1 & PROXY=$!; pids+=($PROXY)
+    for _ in $(seq 1200); do curl -sf "http://127.0.0.1:$PPORT/stream/w1" >/dev/null 2>&1 && break; sleep 0.5; done
+    PEERPID=$(pgrep -n -f "127.0.0.1:$PPORT|--port $PPORT|PORT=$PPORT" || echo "$PROXY")
+    for c in 10 100; do
+      for r in $(seq "$RUNS"); do
+        sample "$PEERPID" "$OUT/peer-$peer-c$c-run$r.csv" & s=$!
+        $BIN bench --json -c "$c" -d "$DURATION" "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/peer-$peer-c$c-run$r.json" || true
+        rm -f "$OUT/peer-$peer-c$c-run$r.csv.stop"; kill $s 2>/dev/null || true
+        echo "  $peer c=$c run $r: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["streamsPerSecond"], "streams/s, errors", d["errors"])' "$OUT/peer-$peer-c$c-run$r.json")"
+      done
+    done
+    pkill -P "$PROXY" 2>/dev/null || true; kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true
+    pkill -f "bench/peers/$peer" 2>/dev/null || true
+  done
+fi
+
+[ -x bench/.venv/bin/python ] || { python3 -m venv bench/.venv && bench/.venv/bin/pip install -q matplotlib==3.9.2; }
+bench/.venv/bin/python bench/report.py "$OUT" BENCHMARKS.md bench/latency.png
+echo "wrote BENCHMARKS.md and bench/latency.png"
