@@ -37,6 +37,10 @@ public final class CurlMulti {
     private var soonTimer: LoopTimer!
     private var idleTimer: LoopTimer!
     private var starvationTimer: LoopTimer!
+    private var readSweep: LoopTimer!
+    /// Easy handles of finished transfers, reset, ready for the next ones.
+    private var easyPool: [UnsafeMutableRawPointer] = []
+    private static let easyPoolSize = 256
     private var nextID: UInt64 = 1
 
     /// How many libcurl calls are on the stack (callbacks may run inside any of them).
@@ -83,14 +87,16 @@ public final class CurlMulti {
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
         idleTimer = LoopTimer(loop: loop) { [unowned self] in self.recycleIfIdle() }
         starvationTimer = LoopTimer(loop: loop) { [unowned self] in self.starvationTick() }
+        readSweep = LoopTimer(loop: loop) { [unowned self] in self.sweepReadTimeouts() }
         attachCallbacks()
     }
 
     deinit {
         for transfer in transfers.values where transfer.isActive {
             curl_multi_remove_handle(multi, transfer.easy)
-            transfer.freeEasy()
+            transfer.detachEasy().map { curl_easy_cleanup($0) }
         }
+        for easy in easyPool { curl_easy_cleanup(easy) }
         transfers.removeAll()
         closeMultiHandle()
         event_free(timerEvent)
@@ -328,7 +334,7 @@ public final class CurlMulti {
         counters.active.increment()
         t.state = .running
         t.lastActivity = .now
-        guard t.makeEasy(options: options) else {
+        guard let easy = easyPool.popLast() ?? curl_easy_init(), t.attach(easy, options: options) else {
             fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
             return
         }
@@ -337,9 +343,7 @@ public final class CurlMulti {
             fail(t, TransferError(kind: .protocol, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
             return
         }
-        let timer = LoopTimer(loop: loop) { [unowned self, id = t.id] in self.checkReadTimeout(id) }
-        timer.schedule(after: options.readTimeout)
-        t.readTimer = timer
+        if !readSweep.isScheduled { readSweep.schedule(after: readSweepInterval) }
     }
 
     private func armPoolTimer() {
@@ -368,27 +372,31 @@ public final class CurlMulti {
 
     // MARK: - Timeouts
 
-    private func checkReadTimeout(_ id: TransferID) {
-        guard let t = transfers[id], t.isActive else { return }
-        if t.pauseWanted || t.pausedInCurl {
-            // A paused transfer is waiting for our client, not for its upstream.
-            t.readTimer?.schedule(after: options.readTimeout)
-            return
-        }
-        let idle = t.lastActivity.duration(to: .now).seconds
-        if idle + 0.001 >= options.readTimeout {
-            if case .running = t.state {
-                remove(t)
+    /// How often active transfers are checked for the read timeout: a quarter of it, at most a
+    /// second (so a timeout fires between readTimeout and readTimeout plus this).
+    private var readSweepInterval: Double { min(1, options.readTimeout / 4) }
+
+    /// One sweep over the active transfers instead of a timer per transfer: a transfer that has
+    /// had no byte for `readTimeout` fails with a timeout. A paused transfer waits for our
+    /// client, not for its upstream, so its clock restarts.
+    private func sweepReadTimeouts() {
+        let now = ContinuousClock.now
+        for t in Array(transfers.values) where t.isActive && transfers[t.id] === t {
+            if t.pauseWanted || t.pausedInCurl || t.hasHeldBytes {
+                t.lastActivity = now
+                continue
+            }
+            guard t.lastActivity.duration(to: now).seconds + 0.001 >= options.readTimeout else { continue }
+            let wasRunning = if case .running = t.state { true } else { false }
+            remove(t)
+            if wasRunning {
                 count(.timeout)
                 t.onEvent(.failed(TransferError(kind: .timeout,
                     message: "no data from \(t.request.url) for \(formatSeconds(options.readTimeout))")))
-            } else {
-                remove(t)
             }
-            settle()
-        } else {
-            t.readTimer?.schedule(after: options.readTimeout - idle)
         }
+        settle()
+        if counters.active.load(ordering: .relaxed) > 0 { readSweep.schedule(after: readSweepInterval) }
     }
 
     // MARK: - Driving libcurl
@@ -491,8 +499,15 @@ public final class CurlMulti {
             if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if t.headSent { counters.connectionsReused.increment() }
             curl_multi_remove_handle(multi, easy)
         }
-        t.freeEasy()
-        t.readTimer = nil
+        if let easy = t.detachEasy() {
+            // Reset handles are reused: no allocation of libcurl's per-transfer state each time.
+            if easyPool.count < Self.easyPoolSize {
+                curl_easy_reset(easy)
+                easyPool.append(easy)
+            } else {
+                curl_easy_cleanup(easy)
+            }
+        }
         admission.release(t)
         counters.active.decrement()
         // Its connection is idle now: close it if another multi waits for a lease to its host

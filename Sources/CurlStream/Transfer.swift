@@ -59,7 +59,6 @@ final class Transfer {
 
     /// When a byte last arrived (or the transfer started or resumed): read-timeout bookkeeping.
     var lastActivity: ContinuousClock.Instant
-    var readTimer: LoopTimer?
 
     init(id: TransferID, request: TransferRequest, deadline: ContinuousClock.Instant,
          onEvent: @escaping (TransferEvent) -> Void) {
@@ -90,9 +89,8 @@ final class Transfer {
 
     var hasHeldBytes: Bool { heldStart < held.count }
 
-    /// Creates and configures the easy handle.
-    func makeEasy(options: TransferOptions) -> Bool {
-        guard let h = curl_easy_init() else { return false }
+    /// Configures `h` (fresh or reset) as this transfer's easy handle.
+    func attach(_ h: UnsafeMutableRawPointer, options: TransferOptions) -> Bool {
         easy = h
         let me = Unmanaged.passUnretained(self).toOpaque()
         errorBuffer[0] = 0
@@ -128,10 +126,10 @@ final class Transfer {
         return ok
     }
 
-    /// Frees the easy handle (after it left the multi handle).
-    func freeEasy() {
-        if let easy { curl_easy_cleanup(easy) }
-        easy = nil
+    /// Gives up the easy handle (after it left the multi handle); the caller frees or reuses it.
+    func detachEasy() -> UnsafeMutableRawPointer? {
+        defer { easy = nil }
+        return easy
     }
 
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)

@@ -13,6 +13,9 @@ enum OriginBody {
     static let utf8Pattern = Array("héllo wörld ☃ snow — 𝄞 clef — ünïcödé ✓ 日本語 🙂\n".utf8)
     static let injectionBody = Array("before\n\nevent: done\ndata: x\n\nid: 999\r\nevent: open\r\n\r\nafter \"quoted\" \\ back\u{0}slash".utf8)
 
+    /// Bodies up to this size with no shaping options are sent in one reply.
+    static let smallBody = 64 * 1024
+
     var pattern: [UInt8] {
         switch self {
         case .ascii: Self.asciiPattern

@@ -18,6 +18,11 @@ struct OriginOptions {
 
     init() {}
 
+    /// No trickle, stall, reset, chunked framing or custom write size: the body may be sent at once.
+    var isPlain: Bool {
+        rate == 0 && stallAfter == nil && resetAfter == nil && !chunked && chunk == 64 * 1024
+    }
+
     init(_ request: HTTPRequest) {
         func int(_ name: String) -> Int? { request.queryValue(name).flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
         delay = Double(int("delay") ?? 0) / 1000
