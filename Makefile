@@ -21,6 +21,12 @@ run: release
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	./scripts/test-browser.sh
+
+# The page at / in headless Chromium and the stream through sseclient-py (Tests/browser).
+.PHONY: test-browser
+test-browser: deps
+	./scripts/test-browser.sh
 
 # The whole suite under AddressSanitizer / ThreadSanitizer, in build folders of their own.
 test-asan: deps

@@ -55,8 +55,6 @@ public final class HTTPServer {
     public private(set) var connectionsAccepted = 0
     /// Connections open now.
     public var openConnections: Int { connections.count }
-    /// The most connections open at once since start (or since ``resetPeakConnections()``).
-    public private(set) var peakConnections = 0
 
     /// Binds `host:port` and starts serving on `loop`.
     public init(loop: EventLoop, host: String, port: UInt16, options: HTTPServerOptions = .init(),
@@ -121,10 +119,9 @@ public final class HTTPServer {
         evhttp_del_accept_socket(http, bound)
     }
 
-    /// Resets ``connectionsAccepted`` to 0 and ``peakConnections`` to the number open now.
+    /// Resets ``connectionsAccepted`` to 0.
     public func resetConnectionCounts() {
         connectionsAccepted = 0
-        peakConnections = connections.count
     }
 
     private static func listen(loop: EventLoop, host: String, port: UInt16,
@@ -216,7 +213,6 @@ public final class HTTPServer {
         if connections[conn] == nil {
             connections[conn] = ConnectionRecord()
             connectionsAccepted += 1
-            peakConnections = max(peakConnections, connections.count)
             evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
         }
         handler(HTTPRequest(raw: req, server: self))

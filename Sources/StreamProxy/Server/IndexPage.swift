@@ -374,6 +374,7 @@ enum IndexPage {
             : "The server did not accept the stream (it may be busy, shutting down, or unreachable). Press Run to try again.";
           banner.className = "show";
           setSummary(opened ? "Interrupted." : "Not started.", "error");
+          if (!opened) elapsedEl.textContent = "";
         };
       }
     })();

@@ -19,10 +19,7 @@ final class TestCluster {
     ///   - configure: adjusts the proxy's configuration (limits, timeouts, ...).
     init(routes: [String: [String]], prefix: Int = 1024, workers: Int = 1,
          configure: (inout ProxyConfig) -> Void = { _ in }) throws {
-        origin = try LoopThread<OriginServer, UInt16>(name: "test-origin") { loop in
-            let o = try OriginServer(loop: loop, host: "127.0.0.1", port: 0)
-            return (owner: o, info: o.port)
-        }
+        origin = try startOrigin()
         var config = ProxyConfig()
         config.listenHost = "127.0.0.1"
         config.listenPort = 0
@@ -53,6 +50,17 @@ final class TestCluster {
         try RawHTTPClient.get(port: originPort, path: "/stats").json()
     }
 
+    /// The origin's counters once every response it started has ended (its side of each
+    /// connection closed or completed).
+    func originStatsWhenIdle() throws -> [String: Any] {
+        var stats: [String: Any] = [:]
+        try waitUntil(timeout: .seconds(2)) {
+            stats = try originStats()
+            return stats.int("responsesInProgress") == 0
+        }
+        return stats
+    }
+
     /// The proxy's `/metrics` text.
     func metrics() throws -> String {
         try RawHTTPClient.get(port: proxyPort, path: "/metrics").bodyText
@@ -68,6 +76,14 @@ final class TestCluster {
         -> (head: HTTPHead, events: [SSEEvent], comments: [String])
     {
         try readSSE(port: proxyPort, path: path, headers: headers, timeout: timeout)
+    }
+}
+
+/// A test origin on a loop thread of its own, on a free port (`info`).
+func startOrigin() throws -> LoopThread<OriginServer, UInt16> {
+    try LoopThread<OriginServer, UInt16>(name: "test-origin") { loop in
+        let o = try OriginServer(loop: loop, host: "127.0.0.1", port: 0)
+        return (owner: o, info: o.port)
     }
 }
 
