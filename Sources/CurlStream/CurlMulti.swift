@@ -22,37 +22,37 @@ public final class CurlMulti {
     public let options: TransferOptions
     /// The multi handle; replaced by a fresh one when the multi has been idle for
     /// `keepaliveExpiry` (see ``recycleIfIdle()``).
-    private var multi: UnsafeMutableRawPointer
-    private var timerEvent: OpaquePointer!
-    private var sockets: [curl_socket_t: OpaquePointer] = [:]
+    var multi: UnsafeMutableRawPointer
+    var timerEvent: OpaquePointer!
+    var sockets: [curl_socket_t: OpaquePointer] = [:]
 
-    private var transfers: [TransferID: Transfer] = [:]
-    private var admission: Admission
-    private let ledger: ConnectionLedger
-    private let budget: ConnectionBudget
-    private var budgetEvent: OpaquePointer!
+    var transfers: [TransferID: Transfer] = [:]
+    var admission: Admission
+    let ledger: ConnectionLedger
+    let budget: ConnectionBudget
+    var budgetEvent: OpaquePointer!
     /// Hosts this multi has transfers waiting on for a lease (counted in their `starvedMembers`).
-    private var starvedHosts: Set<Int> = []
-    private var poolTimer: LoopTimer!
-    private var soonTimer: LoopTimer!
-    private var idleTimer: LoopTimer!
-    private var starvationTimer: LoopTimer!
-    private var readSweep: LoopTimer!
+    var starvedHosts: Set<Int> = []
+    var poolTimer: LoopTimer!
+    var soonTimer: LoopTimer!
+    var idleTimer: LoopTimer!
+    var starvationTimer: LoopTimer!
+    var readSweep: LoopTimer!
     /// Easy handles of finished transfers, reset, ready for the next ones.
-    private var easyPool: [UnsafeMutableRawPointer] = []
-    private static let easyPoolSize = 256
-    private var nextID: UInt64 = 1
+    var easyPool: [UnsafeMutableRawPointer] = []
+    static let easyPoolSize = 256
+    var nextID: UInt64 = 1
 
     /// How many libcurl calls are on the stack (callbacks may run inside any of them).
-    private var curlDepth = 0
-    private var deferred: [Deferred] = []
-    private var failuresToReport: [(Transfer, TransferError)] = []
-    private var settling = false
+    var curlDepth = 0
+    var deferred: [Deferred] = []
+    var failuresToReport: [(Transfer, TransferError)] = []
+    var settling = false
 
     /// What this multi has done, readable from any thread.
     public let counters = CurlMultiCounters()
 
-    private enum Deferred {
+    enum Deferred {
         case remove(TransferID)
         case unpause(TransferID)
     }
@@ -121,7 +121,7 @@ public final class CurlMulti {
         return multi
     }
 
-    private func attachCallbacks() {
+    func attachCallbacks() {
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, socketCallback)
         _ = CCurl_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
@@ -130,7 +130,7 @@ public final class CurlMulti {
     }
 
     /// Closes the multi handle and every connection it caches (each reported to the ledger).
-    private func closeMultiHandle() {
+    func closeMultiHandle() {
         // No socket or timer callback may reach us while the handle closes its connections.
         _ = CCurl_multi_setopt_socket_callback(multi, CURLMOPT_SOCKETFUNCTION, nil)
         _ = CCurl_multi_setopt_timer_callback(multi, CURLMOPT_TIMERFUNCTION, nil)
@@ -144,7 +144,7 @@ public final class CurlMulti {
     /// multi would keep expired connections (and their descriptors) forever. After
     /// `keepaliveExpiry` without transfers, the handle is replaced by a fresh one, which closes
     /// them all.
-    private func recycleIfIdle() {
+    func recycleIfIdle() {
         guard transfers.isEmpty, ledger.hasSockets, curlDepth == 0, !settling else { return }
         guard let fresh = try? Self.makeMultiHandle(options: options) else { return }
         closeMultiHandle()
@@ -252,7 +252,7 @@ public final class CurlMulti {
 
     /// Moves queued transfers into free slots, oldest first (a transfer whose host is at its
     /// limit does not hold back one for another host).
-    private func admit() {
+    func admit() {
         var admitted = false
         while let t = admission.admitNext() {
             counters.queued.decrement()
@@ -263,74 +263,8 @@ public final class CurlMulti {
         noteStarvation(admission.waiting > 0 ? admission.starved : [])
     }
 
-    /// Publishes which hosts this multi waits on for a lease. Hosts newly starved make the other
-    /// multis close their idle connections to them (once; after that, a multi closes rather
-    /// than keeps a connection to a host someone waits for).
-    private func noteStarvation(_ now: Set<Int>) {
-        guard now != starvedHosts else { return }
-        // Waiting is published first, so that a lease released in answer wakes this multi.
-        budget.setWaiting(ledger.member, !now.isEmpty)
-        let newlyStarved = now.subtracting(starvedHosts)
-        for h in starvedHosts.subtracting(now) {
-            ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed)
-        }
-        starvedHosts = now
-        for h in newlyStarved {
-            let leases = ledger.leases(of: h)
-            leases.starvedMembers.add(1, ordering: .relaxed)
-            budget.requestIdleRelease(for: leases, from: ledger.member)
-        }
-        if now.isEmpty {
-            starvationTimer.cancel()
-        } else if !starvationTimer.isScheduled {
-            starvationTimer.schedule(after: 0.05)
-        }
-    }
 
-    /// While starved, asks again every 50 ms: a connection that went idle elsewhere after the
-    /// first request (and whose multi had its own queue then) is released on the next ask.
-    private func starvationTick() {
-        guard !starvedHosts.isEmpty else { return }
-        for h in starvedHosts { budget.requestIdleRelease(for: ledger.leases(of: h), from: ledger.member) }
-        settle()
-        if !starvedHosts.isEmpty { starvationTimer.schedule(after: 0.05) }
-    }
-
-    /// Another multi returned a lease or wants idle connections closed.
-    fileprivate func budgetWoke() {
-        let request = ledger.member.takeRequests()
-        if request.any || !request.hosts.isEmpty {
-            let busy = busySockets()
-            if request.any {
-                ledger.retireIdle(host: nil, spare: spareConnections, busy: busy)
-            } else {
-                for key in request.hosts {
-                    ledger.retireIdle(host: ledger.host(key), spare: spareConnections, busy: busy)
-                }
-            }
-        }
-        settle()
-    }
-
-    /// Idle connections to `host` no admitted transfer is about to reuse.
-    private func spareConnections(_ host: Int) -> Int {
-        ledger.leases[host] - admission.active(host)
-    }
-
-    /// Sockets in use by this multi's active transfers (connecting or transferring).
-    private func busySockets() -> Set<curl_socket_t> {
-        var busy = Set<curl_socket_t>()
-        for t in transfers.values where t.isActive {
-            if let fd = t.openedSocket { busy.insert(fd) }
-            if let easy = t.easy {
-                var fd: curl_socket_t = -1
-                if CCurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK && fd >= 0 { busy.insert(fd) }
-            }
-        }
-        return busy
-    }
-
-    private func activate(_ t: Transfer) {
+    func activate(_ t: Transfer) {
         counters.active.increment()
         t.state = .running
         t.lastActivity = .now
@@ -346,7 +280,7 @@ public final class CurlMulti {
         if !readSweep.isScheduled { readSweep.schedule(after: readSweepInterval) }
     }
 
-    private func armPoolTimer() {
+    func armPoolTimer() {
         if let head = admission.oldestWaiting, case .queued(let deadline) = head.state {
             let wait = ContinuousClock.now.duration(to: deadline)
             poolTimer.schedule(after: max(0, wait.seconds))
@@ -355,7 +289,7 @@ public final class CurlMulti {
         }
     }
 
-    private func expireQueued() {
+    func expireQueued() {
         let now = ContinuousClock.now
         while let head = admission.oldestWaiting, case .queued(let deadline) = head.state, deadline <= now {
             admission.withdraw(head)
@@ -374,12 +308,12 @@ public final class CurlMulti {
 
     /// How often active transfers are checked for the read timeout: a quarter of it, at most a
     /// second (so a timeout fires between readTimeout and readTimeout plus this).
-    private var readSweepInterval: Double { min(1, options.readTimeout / 4) }
+    var readSweepInterval: Double { min(1, options.readTimeout / 4) }
 
     /// One sweep over the active transfers instead of a timer per transfer: a transfer that has
     /// had no byte for `readTimeout` fails with a timeout. A paused transfer waits for our
     /// client, not for its upstream, so its clock restarts.
-    private func sweepReadTimeouts() {
+    func sweepReadTimeouts() {
         let now = ContinuousClock.now
         for t in Array(transfers.values) where t.isActive && transfers[t.id] === t {
             if t.pauseWanted || t.pausedInCurl || t.hasHeldBytes {
@@ -401,7 +335,7 @@ public final class CurlMulti {
 
     // MARK: - Driving libcurl
 
-    fileprivate func socketAction(_ fd: curl_socket_t, _ flags: Int32) {
+    func socketAction(_ fd: curl_socket_t, _ flags: Int32) {
         var running: Int32 = 0
         curlDepth += 1
         curl_multi_socket_action(multi, fd, flags, &running)
@@ -410,7 +344,7 @@ public final class CurlMulti {
     }
 
     /// `curl_easy_pause(CONT)`; libcurl may deliver held bytes from inside it.
-    private func unpause(_ t: Transfer) {
+    func unpause(_ t: Transfer) {
         guard let easy = t.easy else { return }
         t.pausedInCurl = false
         curlDepth += 1
@@ -421,7 +355,7 @@ public final class CurlMulti {
     /// Runs after the outermost libcurl call returns (and after any consumer-side change):
     /// collects finished transfers, runs what was deferred, admits queued transfers into free
     /// slots, until nothing is left. Nested calls return at once; the outer one loops.
-    private func settle() {
+    func settle() {
         guard curlDepth == 0, !settling else { return }
         settling = true
         defer { settling = false }
@@ -447,7 +381,7 @@ public final class CurlMulti {
         }
     }
 
-    private func collectFinished() {
+    func collectFinished() {
         var left: Int32 = 0
         while let msg = curl_multi_info_read(multi, &left) {
             guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
@@ -460,7 +394,7 @@ public final class CurlMulti {
         }
     }
 
-    private func complete(_ t: Transfer, _ result: CURLcode) {
+    func complete(_ t: Transfer, _ result: CURLcode) {
         let wasRunning = if case .running = t.state { true } else { false }
         let detail = t.errorDetail
         let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
@@ -486,7 +420,7 @@ public final class CurlMulti {
     }
 
     /// Takes an active transfer off the multi handle, frees its slot and handle, and forgets it.
-    private func remove(_ t: Transfer) {
+    func remove(_ t: Transfer) {
         guard t.isActive, transfers[t.id] != nil else { return }
         releaseConnection(t)
         transfers[t.id] = nil
@@ -494,7 +428,7 @@ public final class CurlMulti {
     }
 
     /// Takes an active transfer off the multi handle and frees its slot and handle.
-    private func releaseConnection(_ t: Transfer) {
+    func releaseConnection(_ t: Transfer) {
         if let easy = t.easy {
             if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if t.headSent { counters.connectionsReused.increment() }
             curl_multi_remove_handle(multi, easy)
@@ -520,9 +454,9 @@ public final class CurlMulti {
         }
     }
 
-    private func starvedSelf(_ host: Int) -> Int { starvedHosts.contains(host) ? 1 : 0 }
+    func starvedSelf(_ host: Int) -> Int { starvedHosts.contains(host) ? 1 : 0 }
 
-    private func fail(_ t: Transfer, _ error: TransferError) {
+    func fail(_ t: Transfer, _ error: TransferError) {
         remove(t)
         count(error.kind)
         // Never report synchronously from start(): the consumer does not know the ID yet.
@@ -530,75 +464,17 @@ public final class CurlMulti {
         soonTimer.schedule(after: 0)
     }
 
-    private func count(_ kind: TransferErrorKind) {
+    func count(_ kind: TransferErrorKind) {
         counters.recordFailure(kind)
     }
 
     /// Reports failures found while starting transfers (see ``fail(_:_:)``).
-    private func reportFailures() {
+    func reportFailures() {
         let failures = failuresToReport
         failuresToReport.removeAll()
         for (t, error) in failures { t.onEvent(.failed(error)) }
     }
 
-    // MARK: - Sockets and timer (called from libcurl and libevent)
-
-    fileprivate func watch(_ fd: curl_socket_t, _ what: Int32) {
-        if what == CURL_POLL_REMOVE {
-            if let event = sockets.removeValue(forKey: fd) { event_free(event) }
-            return
-        }
-        var flags = CEvent_EV_PERSIST
-        if what & CURL_POLL_IN != 0 { flags |= CEvent_EV_READ }
-        if what & CURL_POLL_OUT != 0 { flags |= CEvent_EV_WRITE }
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        if let event = sockets[fd] {
-            event_del(event)
-            event_assign(event, loop.base, fd, flags, curlSocketReady, me)
-            event_add(event, nil)
-        } else if let event = event_new(loop.base, fd, flags, curlSocketReady, me) {
-            sockets[fd] = event
-            event_add(event, nil)
-        }
-    }
-
-    fileprivate func setTimer(_ milliseconds: Int) {
-        if milliseconds < 0 {
-            event_del(timerEvent)
-        } else {
-            var tv = timeval(seconds: Double(milliseconds) / 1000)
-            event_add(timerEvent, &tv)
-        }
-    }
-
-    fileprivate func timerFired() {
-        socketAction(CCurl_SOCKET_TIMEOUT, 0)
-    }
-}
-
-private let socketCallback: curl_socket_callback = { _, fd, what, userp, _ in
-    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().watch(fd, what)
-    return 0
-}
-
-private let timerCallback: curl_multi_timer_callback = { _, milliseconds, userp in
-    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().setTimer(milliseconds)
-    return 0
-}
-
-private let curlSocketReady: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { fd, events, arg in
-    var flags: Int32 = 0
-    if events & CEvent_EV_READ != 0 { flags |= CURL_CSELECT_IN }
-    if events & CEvent_EV_WRITE != 0 { flags |= CURL_CSELECT_OUT }
-    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().socketAction(fd, flags)
-}
-
-private let budgetWokeCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
-    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().budgetWoke()
-}
-
-private let curlTimerFired: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
-    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().timerFired()
 }
 
 extension Duration {

@@ -47,6 +47,8 @@ public final class HTTPServer {
     /// New connections that have not completed a first request, keyed by their bufferevent
     /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
     private var awaitingFirstRequest: [OpaquePointer: LoopTimer] = [:]
+    /// Connections whose deadline passed, given one more loop turn.
+    private var overdue: Set<OpaquePointer> = []
 
     /// Connections closed because their first request took longer than `requestHeaderTimeout`.
     public private(set) var slowRequestsDropped = 0
@@ -194,7 +196,16 @@ public final class HTTPServer {
     }
 
     private func firstRequestTooSlow(_ bev: OpaquePointer) {
-        guard awaitingFirstRequest.removeValue(forKey: bev) != nil else { return }
+        guard let timer = awaitingFirstRequest[bev] else { return }
+        // A loop that was busy may have the request's bytes waiting to be read in this very
+        // turn: decide on the next turn, after they are.
+        if !overdue.contains(bev) {
+            overdue.insert(bev)
+            timer.schedule(after: 0)
+            return
+        }
+        overdue.remove(bev)
+        awaitingFirstRequest[bev] = nil
         let fd = bufferevent_getfd(bev)
         if fd >= 0 {
             slowRequestsDropped += 1
@@ -208,6 +219,7 @@ public final class HTTPServer {
         guard let conn = evhttp_request_get_connection(req) else { return }
         if let bev = evhttp_connection_get_bufferevent(conn), let timer = awaitingFirstRequest.removeValue(forKey: bev) {
             timer.cancel()
+            overdue.remove(bev)
             bufferevent_decref(bev)
         }
         if connections[conn] == nil {

@@ -172,7 +172,7 @@ struct PressureTests {
             "--workers", "2",
             "--route", "ok=\(o)/bytes/1024,\(o)/delay/5",
             "--route", "slow=\(o)/bytes/1000000?rate=100000",
-            "--keepalive-expiry", "1s", "--request-header-timeout", "1s",
+            "--keepalive-expiry", "1s", "--request-header-timeout", "3s",
         ])
         // Idle: once the health-check connection ProxyProcess made has been closed.
         var idle = proxy.openFDs()
