@@ -119,17 +119,17 @@ if [ "$PEERS" = 1 ]; then
     echo "== peer $peer: W1 c=10 and c=100"
     bench/peers/$peer/run.sh $PPORT "$ROUTES" > "$OUT/peer-$peer.log" 2>&1 & PROXY=$!; pids+=($PROXY)
     for _ in $(seq 1200); do curl -sf "http://127.0.0.1:$PPORT/stream/w1" >/dev/null 2>&1 && break; sleep 0.5; done
-    PEERPID=$(pgrep -n -f "127.0.0.1:$PPORT|--port $PPORT|PORT=$PPORT" || echo "$PROXY")
+    PEERPID=$PROXY   # run.sh execs the server
     for c in 10 100; do
       for r in $(seq "$RUNS"); do
-        sample "$PEERPID" "$OUT/peer-$peer-c$c-run$r.csv" & s=$!
+        csv="$OUT/peer-$peer-c$c-run$r.csv"
+        sample "$PEERPID" "$csv" & s=$!
         $BIN bench --json -c "$c" -d "$DURATION" "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/peer-$peer-c$c-run$r.json" || true
-        rm -f "$OUT/peer-$peer-c$c-run$r.csv.stop"; kill $s 2>/dev/null || true
+        mv "$csv" "$csv.done"; wait "$s" 2>/dev/null || true; mv "$csv.done" "$csv"
         echo "  $peer c=$c run $r: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["streamsPerSecond"], "streams/s, errors", d["errors"])' "$OUT/peer-$peer-c$c-run$r.json")"
       done
     done
-    pkill -P "$PROXY" 2>/dev/null || true; kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true
-    pkill -f "bench/peers/$peer" 2>/dev/null || true
+    kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true
   done
 fi
 
