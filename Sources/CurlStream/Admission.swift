@@ -14,8 +14,8 @@ struct Admission {
     /// Hosts with at least one waiting transfer.
     private var hostsWaiting: Set<Int> = []
     private var sequence: UInt64 = 0
-    /// Hosts that could not get a lease in the last pass.
-    private(set) var starved: Set<Int> = []
+    /// Hosts that could not get a lease in the current pass.
+    private var starved: Set<Int> = []
 
     struct Waiting {
         let transfer: Transfer
@@ -56,7 +56,7 @@ struct Admission {
             guard let h = best?.host else { return nil }
             let idle = ledger.leases[h] - active[h]
             var reserved = false
-            if idle <= 0 {
+            if idle <= 0 || queues[h].first!.transfer.needsNewConnection {
                 guard ledger.reserve(h) else {
                     starved.insert(h)
                     continue

@@ -1,7 +1,7 @@
 import CCurl
 import Glibc
 
-/// One multi's side of the ``ConnectionBudget``: the leases it holds, per host and per socket.
+/// A multi's side of its ``ConnectionBudget``: the leases it holds, per host and per socket.
 ///
 /// libcurl opens and closes connections through our CURLOPT_OPENSOCKETFUNCTION and
 /// CURLOPT_CLOSESOCKETFUNCTION, so every socket is matched with a lease. The close callback
@@ -9,17 +9,21 @@ import Glibc
 /// that outlives the multi handle for that reason.
 final class ConnectionLedger {
     let budget: ConnectionBudget
-    let member: BudgetMember
     /// Leases per local host id: sockets open plus reservations not yet turned into sockets.
     private(set) var leases: [Int] = []
     private var hostLeases: [HostLeases] = []
     private var hostIDs: [String: Int] = [:]
-    /// Sockets libcurl opened; a retired one was shut down as idle and its lease already returned.
-    private var sockets: [curl_socket_t: (host: Int, retired: Bool)] = [:]
+    /// Sockets libcurl opened: the host each holds a lease for, and the socket's inode (to tell
+    /// it from a later socket given the same descriptor number).
+    private var sockets: [curl_socket_t: (host: Int, inode: UInt)] = [:]
 
-    init(budget: ConnectionBudget, member: BudgetMember) {
+    /// Finds a transfer to `host` that was admitted with a reservation but reused an existing
+    /// connection instead, and hands its lease over (set by the multi). libcurl always prefers
+    /// reuse, so such spare reservations appear when a connection went idle in the meantime.
+    var takeSpareReservation: ((Int) -> Bool)?
+
+    init(budget: ConnectionBudget) {
         self.budget = budget
-        self.member = member
     }
 
     /// The local id of `hostKey`.
@@ -53,51 +57,47 @@ final class ConnectionLedger {
     /// libcurl opened `fd` for `host`, under a reservation or (when it found no idle connection
     /// we expected it to reuse) under a lease taken now. False: no lease, do not connect.
     func opened(_ fd: curl_socket_t, host: Int, reserved: Bool) -> Bool {
-        if !reserved && !reserve(host) { return false }
-        sockets[fd] = (host, false)
+        // The descriptor number is ours again: libcurl closed the socket it had without our
+        // close callback (7.88 does so for some aborted transfers).
+        if let stale = sockets.removeValue(forKey: fd) { forget(stale.host) }
+        if !reserved && !reserve(host) {
+            reapClosedSockets()
+            if !reserve(host) && !(takeSpareReservation?(host) ?? false) { return false }
+        }
+        sockets[fd] = (host, Self.inode(of: fd))
         return true
     }
 
     /// libcurl closed `fd`.
     func closed(_ fd: curl_socket_t) {
-        guard let s = sockets.removeValue(forKey: fd), !s.retired else { return }
-        leases[s.host] -= 1
-        budget.release(hostLeases[s.host])
+        guard let s = sockets.removeValue(forKey: fd) else { return }
+        forget(s.host)
     }
 
-    /// Shuts down idle connections so that another multi can use their leases: for each host
-    /// (or only `host`), at most `spare(host)` of its sockets not in `busy` (the spare count
-    /// leaves alone the idle connections that admitted transfers are about to reuse).
-    ///
-    /// libcurl still holds the descriptor in its cache, so it is shut down rather than closed:
-    /// the upstream sees the connection end now; libcurl finds it dead when it next looks (or
-    /// retries a request it sent on it) and closes it through our callback.
-    /// - Returns: how many were shut down.
-    @discardableResult
-    func retireIdle(host: Int?, spare: (Int) -> Int, busy: Set<curl_socket_t>) -> Int {
-        var left: [Int: Int] = [:]
-        var released = 0
-        for (fd, s) in sockets where !s.retired && !busy.contains(fd) {
-            if let host, s.host != host { continue }
-            let allowed = left[s.host] ?? spare(s.host)
-            guard allowed > 0 else { continue }
-            left[s.host] = allowed - 1
-            guard shutdown(fd, Int32(SHUT_RDWR)) == 0 else { continue }
-            sockets[fd] = (s.host, true)
-            leases[s.host] -= 1
-            budget.release(hostLeases[s.host])
-            released += 1
+    /// Releases the leases of sockets that libcurl closed without telling us (the descriptor is
+    /// closed, or now belongs to another socket).
+    func reapClosedSockets() {
+        for (fd, s) in sockets where Self.inode(of: fd) != s.inode {
+            sockets[fd] = nil
+            forget(s.host)
         }
-        return released
+    }
+
+    private func forget(_ host: Int) {
+        leases[host] -= 1
+        budget.release(hostLeases[host])
     }
 
     /// Returns every lease still held; after `curl_multi_cleanup`, which closes (and reports)
     /// every connection, this finds nothing unless libcurl kept a socket from us.
     func releaseAll() {
-        for (fd, s) in sockets where !s.retired {
-            budget.release(hostLeases[s.host])
-            sockets[fd] = (s.host, true)
-        }
-        budget.leave(member)
+        for (_, s) in sockets { budget.release(hostLeases[s.host]) }
+        sockets.removeAll()
+    }
+
+    /// The inode of the socket behind `fd`, 0 when `fd` is not open.
+    private static func inode(of fd: curl_socket_t) -> UInt {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? UInt(st.st_ino) : 0
     }
 }

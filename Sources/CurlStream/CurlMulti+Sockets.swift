@@ -56,9 +56,6 @@ let curlSocketReady: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> 
     Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().socketAction(fd, flags)
 }
 
-let budgetWokeCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
-    Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().budgetWoke()
-}
 
 let curlTimerFired: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
     Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().timerFired()

@@ -30,13 +30,9 @@ public final class CurlMulti {
     var admission: Admission
     let ledger: ConnectionLedger
     let budget: ConnectionBudget
-    var budgetEvent: OpaquePointer!
-    /// Hosts this multi has transfers waiting on for a lease (counted in their `starvedMembers`).
-    var starvedHosts: Set<Int> = []
     var poolTimer: LoopTimer!
     var soonTimer: LoopTimer!
     var idleTimer: LoopTimer!
-    var starvationTimer: LoopTimer!
     var readSweep: LoopTimer!
     /// Easy handles of finished transfers, reset, ready for the next ones.
     var easyPool: [UnsafeMutableRawPointer] = []
@@ -67,26 +63,16 @@ public final class CurlMulti {
         let budget = budget ?? ConnectionBudget(maxConnections: options.maxConnections,
                                                 maxConnectionsPerHost: options.maxConnectionsPerHost)
         self.budget = budget
-        let wake = event_new(loop.base, -1, 0, budgetWokeCallback, nil)!
-        let member = BudgetMember(event: WakeableEvent(raw: wake))
-        self.ledger = ConnectionLedger(budget: budget, member: member)
+        self.ledger = ConnectionLedger(budget: budget)
         self.admission = Admission(ledger: ledger)
-        do {
-            self.multi = try Self.makeMultiHandle(options: options)
-        } catch {
-            event_free(wake)
-            throw error
-        }
+        self.multi = try Self.makeMultiHandle(options: options)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
-        budgetEvent = wake
-        event_assign(wake, loop.base, -1, 0, budgetWokeCallback, me)
-        budget.join(member)
+        ledger.takeSpareReservation = { [unowned self] host in self.takeSpareReservation(host) }
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
         poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireQueued() }
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
         idleTimer = LoopTimer(loop: loop) { [unowned self] in self.recycleIfIdle() }
-        starvationTimer = LoopTimer(loop: loop) { [unowned self] in self.starvationTick() }
         readSweep = LoopTimer(loop: loop) { [unowned self] in self.sweepReadTimeouts() }
         attachCallbacks()
     }
@@ -100,9 +86,7 @@ public final class CurlMulti {
         transfers.removeAll()
         closeMultiHandle()
         event_free(timerEvent)
-        for h in starvedHosts { ledger.leases(of: h).starvedMembers.subtract(1, ordering: .relaxed) }
         ledger.releaseAll()
-        event_free(budgetEvent)
     }
 
     private static func makeMultiHandle(options: TransferOptions) throws(CurlMultiError) -> UnsafeMutableRawPointer {
@@ -260,7 +244,6 @@ public final class CurlMulti {
             admitted = true
         }
         if admitted { armPoolTimer() }
-        noteStarvation(admission.waiting > 0 ? admission.starved : [])
     }
 
 
@@ -302,6 +285,20 @@ public final class CurlMulti {
                     + "(maxConnections \(options.maxConnections), per host \(options.maxConnectionsPerHost))")))
         }
         armPoolTimer()
+    }
+
+    /// A transfer to `host` holding a reservation while already attached to a reused
+    /// connection gives it up (see ``ConnectionLedger/takeSpareReservation``).
+    func takeSpareReservation(_ host: Int) -> Bool {
+        for t in transfers.values where t.reservedLease && t.host == host && t.openedSocket == nil {
+            guard let easy = t.easy else { continue }
+            var fd: curl_socket_t = -1
+            if CCurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK, fd >= 0 {
+                t.reservedLease = false
+                return true
+            }
+        }
+        return false
     }
 
     // MARK: - Timeouts
@@ -396,6 +393,16 @@ public final class CurlMulti {
 
     func complete(_ t: Transfer, _ result: CURLcode) {
         let wasRunning = if case .running = t.state { true } else { false }
+        if wasRunning, t.leaseDenied, !t.headSent, result == CURLE_COULDNT_CONNECT {
+            // Our open-socket callback refused it (no lease): not the upstream's fault. Queue it
+            // again, now to be admitted only with a lease of its own.
+            releaseConnection(t)
+            t.requeue(deadline: .now + .seconds(options.poolTimeout))
+            admission.enqueue(t)
+            counters.queued.increment()
+            armPoolTimer()
+            return
+        }
         let detail = t.errorDetail
         let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
         if !t.headSent && wasRunning && result == CURLE_OK { t.sendHead() }
@@ -444,17 +451,12 @@ public final class CurlMulti {
         }
         admission.release(t)
         counters.active.decrement()
-        // Its connection is idle now: close it if another multi waits for a lease to its host
-        // (or for any lease) and nothing here will reuse it.
-        let leases = ledger.leases(of: t.host)
-        if leases.starvedMembers.load(ordering: .relaxed) > starvedSelf(t.host) || budget.totalStarved {
-            if !admission.hasWaiting(t.host) {
-                ledger.retireIdle(host: t.host, spare: spareConnections, busy: busySockets())
-            }
+        if case .aborting = t.state, t.openedSocket != nil {
+            // A cut transfer's socket is closed now; make sure its lease is back.
+            ledger.reapClosedSockets()
         }
     }
 
-    func starvedSelf(_ host: Int) -> Int { starvedHosts.contains(host) ? 1 : 0 }
 
     func fail(_ t: Transfer, _ error: TransferError) {
         remove(t)

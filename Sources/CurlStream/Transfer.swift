@@ -35,6 +35,11 @@ final class Transfer {
     var reservedLease = false
     /// The socket libcurl opened for this transfer, if it opened one.
     var openedSocket: curl_socket_t?
+    /// libcurl wanted a new connection for this transfer and no lease was free (it had expected
+    /// to reuse an idle one that turned out dead or taken): the transfer goes back to the queue.
+    var leaseDenied = false
+    /// Admit this transfer only with a lease of its own (it was denied one before).
+    var needsNewConnection = false
     /// SO_RCVBUF for sockets this transfer opens; set by the multi.
     var receiveBuffer: Int32 = 64 * 1024
     /// Where socket opens are reported; set by the multi.
@@ -126,6 +131,18 @@ final class Transfer {
         return ok
     }
 
+    /// Back to waiting for a slot, as if never started (it has reported nothing yet).
+    func requeue(deadline: ContinuousClock.Instant) {
+        state = .queued(deadline: deadline)
+        leaseDenied = false
+        needsNewConnection = true
+        reservedLease = false
+        openedSocket = nil
+        headSent = false
+        bytesReceived = 0
+        contentLength = nil
+    }
+
     /// Gives up the easy handle (after it left the multi handle); the caller frees or reuses it.
     func detachEasy() -> UnsafeMutableRawPointer? {
         defer { easy = nil }
@@ -205,6 +222,11 @@ final class Transfer {
             return 0
         }
         lastActivity = .now
+        if reservedLease, info(CURLINFO_NUM_CONNECTS) == 0 {
+            // Admitted with a new lease, but libcurl reused an idle connection: give it back.
+            reservedLease = false
+            ledger.unreserve(host)
+        }
         if line.starts(with: "HTTP/".utf8) {
             sawLocation = false
             inRedirect = false
@@ -253,6 +275,7 @@ final class Transfer {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         guard ledger.opened(fd, host: host, reserved: reservedLease) else {
             close(fd)
+            leaseDenied = true
             return CCurl_SOCKET_BAD
         }
         reservedLease = false

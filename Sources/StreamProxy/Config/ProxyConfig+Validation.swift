@@ -22,6 +22,9 @@ extension ProxyConfig {
         try checkPositive(maxConnections, "maxConnections")
         try check(maxConnectionsPerHost, in: 1...maxConnections, "maxConnectionsPerHost",
                   bounds: "1 and maxConnections (\(maxConnections))")
+        // Each worker gets a fixed share of the connection limits (they hold for the process).
+        try check(maxConnectionsPerHost, in: workers...maxConnections, "maxConnectionsPerHost",
+                  bounds: "workers (\(workers)), each worker's share being at least 1, and maxConnections (\(maxConnections))")
         try checkNotNegative(maxKeepalive, "maxKeepalive")
         try checkDuration(keepaliveExpiry, "keepaliveExpiry")
         try checkDuration(connectTimeout, "connectTimeout")

@@ -35,7 +35,7 @@ final class ProxyWorker {
         options.maxKeepalive = max(1, config.maxKeepalive / config.workers)
         self.curl = try CurlMulti(loop: loop, options: options, budget: budget)
         self.proxyMetrics = metrics
-        self.metrics = metrics.addWorker(index, curl: curl.counters)
+        self.metrics = metrics.addWorker(index, curl: curl.counters, budget: budget)
         self.cors = CORSPolicy(origins: config.cors, credentials: config.corsCredentials)
         self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
                                        retryMilliseconds: 2000)
