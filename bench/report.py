@@ -159,7 +159,7 @@ lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this p
 lines.append("## Workloads\n")
 lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | reuse |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 200/s",
+loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
          "W5": "c=100", "W6": "8000 at once"}
 for name, s in summary.items():
     errs = ", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"
