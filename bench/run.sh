@@ -97,7 +97,8 @@ stop_proxy
 
 echo "== W4 delayed: 10/50/100/200/400 ms before headers"
 start_proxy W4 --route "w4@1024=$O/delay/10,$O/delay/50,$O/delay/100,$O/delay/200,$O/delay/400"
-for r in $(seq "$RUNS"); do run W4 "$r" w4 -r 200 -d "$DURATION"; done
+# 10 streams/s: the default maxConnectionsPerHost (10) holds the ~8 transfers in flight this needs.
+for r in $(seq "$RUNS"); do run W4 "$r" w4 -r 10 -d "$DURATION"; done
 stop_proxy
 
 echo "== W5 faults: refused, unresolvable, stalled, two good"
@@ -113,7 +114,8 @@ run W6 1 w6 -c 8000 -n 8000 --timeout 120s
 stop_proxy
 
 if [ "$PEERS" = 1 ]; then
-  ROUTES="{\"w1\": {\"prefix\": 50, \"upstreams\": [$(for i in 1 2 3 4 5; do printf '"%s/bytes/1024"' "$O"; [ $i -lt 5 ] && printf ','; done)]}}"
+  U="\"$O/bytes/1024\""
+  ROUTES="{\"w1\": {\"prefix\": 50, \"upstreams\": [$U, $U, $U, $U, $U]}}"
   for peer in fastapi hummingbird; do
     [ -x "bench/peers/$peer/run.sh" ] || { echo "== peer $peer: missing, skipped"; continue; }
     echo "== peer $peer: W1 c=10 and c=100"
