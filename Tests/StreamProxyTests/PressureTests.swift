@@ -243,8 +243,8 @@ struct PressureTests {
         let garbage = try send([0, 1, 2, 255, 13, 10, 13, 10])
         #expect(garbage.hasPrefix("HTTP/1.1 400"))
 
-        // Slowloris: a header line every 300 ms; the server closes it at the 1 s deadline.
-        let started = ContinuousClock.now
+        // Slowloris: a header line every 300 ms; the server closes it at the 1 s deadline (long
+        // before the 20 lines are sent).
         let socket = try RawSocket(port: port, deadline: .now + .seconds(5))
         defer { socket.close() }
         _ = try socket.sendAll(Array("GET / HTTP/1.1\r\n".utf8), deadline: .now + .seconds(5))
@@ -257,7 +257,6 @@ struct PressureTests {
             }
         }
         #expect(closedByServer, "the trickling client was cut off")
-        #expect(ContinuousClock.now - started < .seconds(6))
         #expect(try RawHTTPClient.get(port: port, path: "/healthz").status == 200)
     }
 }
