@@ -90,12 +90,6 @@ struct Admission {
         }
     }
 
-    /// Transfers to `host` holding (or about to take) a connection.
-    func active(_ host: Int) -> Int { host < active.count ? active[host] : 0 }
-
-    /// Whether transfers to `host` are waiting.
-    func hasWaiting(_ host: Int) -> Bool { hostsWaiting.contains(host) }
-
     /// The waiting transfer that has waited longest.
     var oldestWaiting: Transfer? {
         var best: Waiting?

@@ -36,9 +36,7 @@ final class ConnectionLedger {
         return id
     }
 
-    func leases(of host: Int) -> HostLeases { hostLeases[host] }
-
-    /// Whether libcurl has sockets open (in use, idle or retired).
+    /// Whether libcurl has sockets open (in use or idle).
     var hasSockets: Bool { !sockets.isEmpty }
 
     /// Takes a lease for a connection to `host`.

@@ -71,12 +71,6 @@ public final class EventLoop {
         preconditionInEventLoop()
         event_base_loopbreak(base)
     }
-
-    /// Runs one pass of the loop without blocking. Useful in tests that step a loop by hand.
-    public func runOnce(blocking: Bool) {
-        preconditionInEventLoop()
-        event_base_loop(base, blocking ? EVLOOP_ONCE : EVLOOP_NONBLOCK)
-    }
 }
 
 /// A `Sendable` way to hand work to a loop from any thread.
