@@ -25,7 +25,7 @@ public final class EventLoop {
     /// Creates a loop owned by the calling thread.
     public init() throws(EventError) {
         precondition(threadingEnabled, "evthread_use_pthreads failed")
-        guard let base = event_base_new() else { throw EventError("event_base_new") }
+        guard let base = Self.makeBase() else { throw EventError("event_base_new") }
         self.base = base
         self.thread = pthread_self()
         let mailbox = Mailbox()
@@ -37,6 +37,18 @@ public final class EventLoop {
         self.mailbox = mailbox
         self.handle = EventLoopHandle(mailbox: mailbox)
         mailbox.loop = self
+    }
+
+    /// An `event_base` whose epoll backend batches interest changes: libcurl and evhttp drop and
+    /// re-add a socket's interest several times per transfer (a connection goes back to the cache
+    /// and is picked up again in the same turn), and the change list turns each such pair into one
+    /// `epoll_ctl` or none at all, made just before the loop waits. The caveat libevent documents
+    /// (descriptors cloned with `dup`) does not apply: nothing here dups a socket.
+    private static func makeBase() -> OpaquePointer? {
+        guard let config = event_config_new() else { return nil }
+        defer { event_config_free(config) }
+        _ = event_config_set_flag(config, Int32(EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST.rawValue))
+        return event_base_new_with_config(config)
     }
 
     deinit {
