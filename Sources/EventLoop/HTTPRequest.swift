@@ -81,8 +81,12 @@ public struct HTTPRequest {
         addHeaders(headers)
         let buffer = evbuffer_new()
         defer { evbuffer_free(buffer) }
-        let bytes = Array(body)
-        if !bytes.isEmpty { bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) } }
+        let copied: Void? = body.withContiguousStorageIfAvailable { bytes in
+            if !bytes.isEmpty { _ = evbuffer_add(buffer, bytes.baseAddress, bytes.count) }
+        }
+        if copied == nil {
+            Array(body).withUnsafeBytes { if !$0.isEmpty { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) } }
+        }
         evhttp_send_reply(raw, Int32(status), reasonPhrase(status), buffer)
     }
 

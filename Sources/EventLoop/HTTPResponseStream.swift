@@ -39,14 +39,14 @@ public final class HTTPResponseStream {
 
         evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
 
-        let fd = bufferevent_getfd(bev)
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         // No read timeout while streaming; a write timeout still cuts a client that stopped
         // reading altogether. evhttp restores its own timeouts when the response is done.
         var writeTimeout = timeval(seconds: server.options.streamWriteTimeout)
         bufferevent_set_timeouts(bev, nil, &writeTimeout)
-        server.attach(self, to: conn)
+        if !server.attach(self, to: conn) {
+            var one: Int32 = 1
+            setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     deinit {
@@ -68,6 +68,11 @@ public final class HTTPResponseStream {
 
     /// Queues `bytes` for the client.
     public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Queues `bytes` for the client.
+    public func write(_ bytes: ArraySlice<UInt8>) {
         bytes.withUnsafeBytes { write($0) }
     }
 

@@ -24,8 +24,19 @@ enum OriginBody {
         }
     }
 
+    /// The first 64 KiB of an ASCII body, built once: every ASCII write at a multiple of the
+    /// pattern's length is a prefix of it.
+    static let asciiBlock = OriginBody.ascii.generate(offset: 0, count: 64 * 1024)
+
     /// Bytes `offset ..< offset + count` of a body of this kind.
-    func slice(offset: Int, count: Int) -> [UInt8] {
+    func slice(offset: Int, count: Int) -> ArraySlice<UInt8> {
+        if self == .ascii, offset % Self.asciiPattern.count == 0, count <= Self.asciiBlock.count {
+            return Self.asciiBlock[0..<count]
+        }
+        return generate(offset: offset, count: count)[...]
+    }
+
+    private func generate(offset: Int, count: Int) -> [UInt8] {
         let p = pattern
         var out = [UInt8]()
         out.reserveCapacity(count)

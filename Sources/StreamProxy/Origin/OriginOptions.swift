@@ -24,13 +24,17 @@ struct OriginOptions {
     }
 
     init(_ request: HTTPRequest) {
-        func int(_ name: String) -> Int? { request.queryValue(name).flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
+        // Parsed once: most requests (every benchmark request) have no query at all.
+        let query = request.query
+        guard !query.isEmpty else { return }
+        func value(_ name: String) -> String? { query.first { $0.name == name }?.value }
+        func int(_ name: String) -> Int? { value(name).flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil } }
         delay = Double(int("delay") ?? 0) / 1000
         rate = int("rate") ?? 0
         chunk = max(1, int("chunk") ?? 64 * 1024)
         stallAfter = int("stallAfter")
         resetAfter = int("resetAfter")
         if let s = int("status"), (100...599).contains(s) { status = s }
-        chunked = request.queryValue("chunked") == "1"
+        chunked = value("chunked") == "1"
     }
 }

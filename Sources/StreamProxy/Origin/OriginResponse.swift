@@ -66,10 +66,7 @@ final class OriginResponse {
     }
 
     private func write(_ n: Int) {
-        let bytes = kind == .ascii && n == 64 * 1024 && sent % OriginBody.asciiPattern.count == 0
-            ? OriginResponse.asciiBlock
-            : kind.slice(offset: sent, count: n)
-        stream.write(bytes)
+        stream.write(kind.slice(offset: sent, count: n))
         sent += n
     }
 
@@ -109,7 +106,4 @@ final class OriginResponse {
         onFinished = nil
         callback?(self)
     }
-
-    /// The 64 KiB ASCII block every aligned full-size write of an ASCII body sends.
-    private static let asciiBlock = OriginBody.ascii.slice(offset: 0, count: 64 * 1024)
 }

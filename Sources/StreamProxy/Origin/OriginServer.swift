@@ -14,7 +14,7 @@ public final class OriginServer {
         handler = { [unowned self] request in
             // Paths work with and without the `/origin` mount prefix that `serve` uses.
             let path = request.path
-            let local = path.hasPrefix("/origin/") ? String(path.dropFirst("/origin".count)) : path
+            let local = path.utf8.starts(with: "/origin/".utf8) ? String(path.dropFirst("/origin".count)) : path
             self.origin.handle(request, path: local)
         }
     }
