@@ -237,8 +237,13 @@ public final class HTTPServer {
     }
 
     /// Called by a stream when it starts on `conn`: it hears of the client's departure.
-    func attach(_ stream: HTTPResponseStream, to conn: OpaquePointer) {
-        connections[conn]?.stream = stream
+    /// Returns whether the connection already had TCP_NODELAY set by an earlier stream (set once
+    /// per connection: a kept-alive connection carries many streams).
+    func attach(_ stream: HTTPResponseStream, to conn: OpaquePointer) -> Bool {
+        guard let record = connections[conn] else { return false }
+        record.stream = stream
+        defer { record.noDelay = true }
+        return record.noDelay
     }
 
     /// Called by a stream when it ends.
@@ -251,6 +256,8 @@ public final class HTTPServer {
 final class ConnectionRecord {
     /// The streaming response currently using the connection, if any.
     weak var stream: HTTPResponseStream?
+    /// Whether TCP_NODELAY is already set on the socket.
+    var noDelay = false
 }
 
 /// libevent writes with `writev`, which raises SIGPIPE when the peer has gone: a server must

@@ -25,8 +25,8 @@ struct BenchReport {
 
     var table: String {
         var out = "stream-proxy bench: \(target) (\(loadDescription))\n"
-        out += String(format: "  %.2f s, %d started, %d completed, %d most open at once\n",
-                      seconds, result.started, result.completed, result.mostOpen)
+        out += String(format: "  %.2f s, %d started, %d completed, %d most open at once, %d on a reused connection\n",
+                      seconds, result.started, result.completed, result.mostOpen, result.connectionsReused)
         out += String(format: "  %.1f streams/s   %.1f events/s   %.2f MB/s\n",
                       perSecond(result.completed), perSecond(result.events), perSecond(result.bodyBytes) / 1e6)
         out += "\n  latency (ms)      p50      p90      p99    p99.9      max\n"
@@ -65,6 +65,7 @@ struct BenchReport {
             ("eventsPerSecond", .string(String(format: "%.1f", perSecond(result.events)))),
             ("bytesPerSecond", .int(Int(perSecond(result.bodyBytes)))),
             ("mostOpen", .int(result.mostOpen)),
+            ("connectionsReused", .int(result.connectionsReused)),
             ("firstByte", hist(result.firstByte)),
             ("firstChunk", hist(result.firstChunk)),
             ("done", hist(result.done)),

@@ -22,7 +22,13 @@ final class BenchRun {
     private let load: BenchLoad
     private let limit: BenchLimit
     private let streamTimeout: Double
+    private let keepAlive: Bool
+    /// The request every stream sends, built once.
+    private let request: [UInt8]
     private var streams: [ObjectIdentifier: BenchStream] = [:]
+    /// Connections whose last response ended cleanly and that the server keeps open, ready for
+    /// the next stream (as `wrk` and browsers reuse them).
+    private var idle: [TCPConnection] = []
     private var ticker: LoopTimer?
     private var timeoutSweep: LoopTimer?
     private var progressTimer: LoopTimer?
@@ -34,8 +40,14 @@ final class BenchRun {
 
     private(set) var result = BenchResult()
 
-    init(loop: EventLoop, target: BenchTarget, load: BenchLoad, limit: BenchLimit, streamTimeout: Double) {
+    /// - Parameter keepAlive: reuse connections between streams; false opens a new connection
+    ///   for every stream.
+    init(loop: EventLoop, target: BenchTarget, load: BenchLoad, limit: BenchLimit, streamTimeout: Double, keepAlive: Bool = true) {
         self.loop = loop
+        self.keepAlive = keepAlive
+        var t = target
+        t.keepAlive = keepAlive
+        self.request = t.request
         self.target = target
         self.load = load
         self.limit = limit
@@ -91,22 +103,34 @@ final class BenchRun {
         }
         result.started += 1
         do {
-            let s = try BenchStream(loop: loop, target: target, scheduled: scheduled)
+            let reused = idle.popLast()
+            if reused != nil { result.connectionsReused += 1 }
+            let s = try BenchStream(loop: loop, target: target, request: request, scheduled: scheduled, reusing: reused)
             streams[ObjectIdentifier(s)] = s
             result.mostOpen = max(result.mostOpen, streams.count)
-            s.onEnd = { [unowned self] stream, outcome in self.ended(stream, outcome) }
+            s.onEnd = { [unowned self] stream, outcome, connection in self.ended(stream, outcome, connection) }
         } catch {
             result.record(outcome: .connection(0))
         }
     }
 
-    private func ended(_ s: BenchStream, _ outcome: BenchStream.Outcome) {
+    private func ended(_ s: BenchStream, _ outcome: BenchStream.Outcome, _ connection: TCPConnection?) {
         streams[ObjectIdentifier(s)] = nil
         result.record(stream: s, outcome: outcome)
+        if let connection {
+            if keepAlive && !stoppedStarting { park(connection) } else { connection.close() }
+        }
         if case .closed = load, !stoppedStarting {
             startStream(scheduled: .now)
         }
         if stoppedStarting && streams.isEmpty { finish() }
+    }
+
+    private func park(_ connection: TCPConnection) {
+        connection.onEnd = { [unowned self, unowned connection] _ in
+            self.idle.removeAll { $0 === connection }
+        }
+        idle.append(connection)
     }
 
     private func stopStarting() {
@@ -114,6 +138,8 @@ final class BenchRun {
         stoppedStarting = true
         endedAt = .now
         ticker = nil
+        for c in idle { c.close() }
+        idle.removeAll()
         if streams.isEmpty { finish() }
     }
 
@@ -126,6 +152,8 @@ final class BenchRun {
     }
 
     private func finish() {
+        for c in idle { c.close() }
+        idle.removeAll()
         timeoutSweep = nil
         progressTimer = nil
         stopTimer = nil
@@ -143,6 +171,8 @@ struct BenchResult {
     var events = 0
     var bodyBytes = 0
     var mostOpen = 0
+    /// Streams that went out on a connection an earlier stream had used.
+    var connectionsReused = 0
     /// Outcomes other than completed, by kind: `http 503`, `error event: dns`, `reset`, ...
     var errors: [String: Int] = [:]
     /// Microseconds from the stream's due time.

@@ -19,7 +19,13 @@ final class BenchStream {
     /// When it was due to start (open loop: its slot in the schedule; closed loop: when it was
     /// opened). Latencies are measured from here, so a slow server cannot hide queueing.
     let scheduled: ContinuousClock.Instant
+    private let loop: EventLoop
+    private let target: BenchTarget
+    private let request: [UInt8]
     private var connection: TCPConnection?
+    /// Whether the connection came from an earlier stream and nothing has arrived on it yet:
+    /// if the server closed it meanwhile, the request is sent again on a new connection.
+    private var retryable = false
     private var parser = SSEResponseParser()
     private(set) var firstByte: ContinuousClock.Instant?
     private(set) var firstChunk: ContinuousClock.Instant?
@@ -28,51 +34,75 @@ final class BenchStream {
     private(set) var errorKinds: [String] = []
     private var status = 0
     private var finished = false
-    var onEnd: ((BenchStream, Outcome) -> Void)?
+    /// Called once with the outcome and, when the response ended cleanly on a connection the
+    /// server keeps open, that connection for the next stream.
+    var onEnd: ((BenchStream, Outcome, TCPConnection?) -> Void)?
 
-    init(loop: EventLoop, target: BenchTarget, scheduled: ContinuousClock.Instant) throws {
+    /// Starts the stream on `reused` (a kept-alive connection of an earlier stream) or on a
+    /// new connection.
+    init(loop: EventLoop, target: BenchTarget, request: [UInt8], scheduled: ContinuousClock.Instant,
+         reusing reused: TCPConnection? = nil) throws {
         self.scheduled = scheduled
+        self.loop = loop
+        self.target = target
+        self.request = request
+        if let reused {
+            retryable = true
+            attach(reused)
+            reused.write(request)
+        } else {
+            try connect()
+        }
+    }
+
+    private func connect() throws {
         let c = try TCPConnection(loop: loop, host: target.host, port: target.port)
-        connection = c
-        let request = target.request
+        let request = self.request
         c.onConnect = { [unowned c] in c.write(request) }
+        attach(c)
+    }
+
+    private func attach(_ c: TCPConnection) {
+        connection = c
         c.onData = { [unowned self] bytes in self.received(bytes) }
-        c.onEnd = { [unowned self] end in
-            switch end {
-            case .closed:
-                var parsed: [SSEResponseParser.Event] = []
-                self.parser.closed { parsed.append($0) }
-                for e in parsed { self.handle(e) }
-                if !self.finished { self.finish(self.status != 200 && self.status != 0 ? .httpStatus(self.status) : .incomplete) }
-            case .error(let e): self.finish(.connection(e))
-            case .local: break
-            }
+        c.onEnd = { [unowned self] end in self.connectionEnded(end) }
+    }
+
+    private func connectionEnded(_ end: TCPConnection.End) {
+        connection = nil
+        if retryable, end != .local {
+            retryable = false
+            do { return try connect() } catch { return finish(.connection(0)) }
+        }
+        switch end {
+        case .closed:
+            if parser.closed() { ended() }
+            if !finished { finish(status != 200 && status != 0 ? .httpStatus(status) : .incomplete) }
+        case .error(let e): finish(.connection(e))
+        case .local: break
         }
     }
 
     var bodyBytes: Int { parser.bodyBytes }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
-        if firstByte == nil { firstByte = .now }
-        // Handled after feed returns: handling may end the stream, which reads the parser.
-        var parsed: [SSEResponseParser.Event] = []
-        parser.feed(bytes) { parsed.append($0) }
-        for e in parsed where !finished { handle(e) }
+        retryable = false
+        let now = ContinuousClock.now
+        if firstByte == nil { firstByte = now }
+        let found = parser.feed(bytes)
+        if let s = found.status {
+            status = s
+            if s != 200 { return finish(.httpStatus(s)) }
+        }
+        events += found.events
+        if found.sawChunk, firstChunk == nil { firstChunk = now }
+        if found.sawDone, doneAt == nil { doneAt = now }
+        errorKinds += found.errorKinds
+        if found.ended { ended() }
     }
 
-    private func handle(_ e: SSEResponseParser.Event) {
-        switch e {
-        case .head(let s):
-            status = s
-            if s != 200 { finish(.httpStatus(s)) }
-        case .event(let name, let kind):
-            events += 1
-            if name == "chunk", firstChunk == nil { firstChunk = .now }
-            if name == "error" { errorKinds.append(kind ?? "unknown") }
-            if name == "done" { doneAt = .now }
-        case .end:
-            finish(doneAt != nil ? .completed : .incomplete)
-        }
+    private func ended() {
+        finish(doneAt != nil ? .completed : .incomplete)
     }
 
     /// Gives up on the stream (timeout or end of run).
@@ -81,10 +111,17 @@ final class BenchStream {
     private func finish(_ outcome: Outcome) {
         guard !finished else { return }
         finished = true
-        connection?.close()
+        var keep: TCPConnection?
+        if outcome == .completed, parser.connectionReusable, let c = connection {
+            c.onData = nil
+            c.onEnd = nil
+            keep = c
+        } else {
+            connection?.close()
+        }
         connection = nil
         let callback = onEnd
         onEnd = nil
-        callback?(self, outcome)
+        callback?(self, outcome, keep)
     }
 }

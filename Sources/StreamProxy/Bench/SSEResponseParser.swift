@@ -1,80 +1,50 @@
+import Glibc
+
 /// Reads one SSE response off the wire as the load generator receives it: the HTTP head,
-/// chunked or close-delimited framing, then event after event. Built for speed over
-/// generality: it keeps only what the benchmark reports (status, event names, error kinds).
+/// chunked or close-delimited framing, then event after event.
+///
+/// Built so that the harness is never the bottleneck: lines are found with `memchr` and looked
+/// at in place (a line is copied only when a read splits it), nothing is allocated per event,
+/// and only what the report needs is kept: the status, whether the connection may be reused,
+/// and per event its name and, for `error` events, the `kind` of its data.
 struct SSEResponseParser {
-    enum Event: Equatable {
-        case head(status: Int)
-        /// An SSE event: its name and, for `error` events, the `kind` of its data.
-        case event(name: Substring, errorKind: String?)
-        /// The response body ended (final chunk, or the connection closed).
-        case end
+    /// The names of events the report tells apart.
+    enum EventName: Equatable {
+        case chunk, done, error, other
     }
 
-    private enum Framing { case head, chunkSize, chunkData(Int), chunkCRLF, closeDelimited, done }
+    /// What one ``feed(_:)`` found, in the order the report needs it.
+    struct Findings {
+        /// The status line arrived, with this status.
+        var status: Int?
+        /// Events dispatched.
+        var events = 0
+        var sawChunk = false
+        var sawDone = false
+        /// The `kind` of each `error` event (rare: allocated only when there is one).
+        var errorKinds: [String] = []
+        /// The body ended (final chunk).
+        var ended = false
+    }
+
+    private enum Framing { case head, chunkSize, chunkExtension, chunkData(Int), chunkCRLF, closeDelimited, done }
 
     private var framing = Framing.head
-    private var line: [UInt8] = []
-    private var eventName: [UInt8] = []
+    /// The head so far, or the start of a body line a read boundary split.
+    private var carry: [UInt8] = []
+    private var chunkSize = 0
+    private var eventName: EventName?
     private var errorKind: String?
+    private var chunked = false
+    private var closeRequested = false
+    private var http10 = false
     /// Body bytes decoded so far.
     private(set) var bodyBytes = 0
 
-    /// Feeds bytes from the socket; calls `emit` for each thing parsed.
-    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (Event) -> Void) {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            switch framing {
-            case .head:
-                let b = bytes[i]
-                i += 1
-                line.append(b)
-                if b == 0x0A, line.count >= 4, line.suffix(4).elementsEqual([13, 10, 13, 10]) {
-                    let head = String(decoding: line, as: UTF8.self)
-                    line.removeAll(keepingCapacity: true)
-                    let status = Int(head.split(separator: " ", maxSplits: 2).dropFirst().first ?? "") ?? 0
-                    emit(.head(status: status))
-                    framing = head.lowercased().contains("transfer-encoding: chunked") ? .chunkSize : .closeDelimited
-                }
-            case .chunkSize:
-                let b = bytes[i]
-                i += 1
-                if b == 0x0A {
-                    let size = Int(String(decoding: line.filter { $0 != 13 }, as: UTF8.self)
-                        .split(separator: ";").first ?? "", radix: 16) ?? 0
-                    line.removeAll(keepingCapacity: true)
-                    if size == 0 {
-                        framing = .done
-                        emit(.end)
-                    } else {
-                        framing = .chunkData(size)
-                    }
-                } else {
-                    line.append(b)
-                }
-            case .chunkData(let left):
-                let take = min(left, n - i)
-                body(UnsafeRawBufferPointer(rebasing: bytes[i..<i + take]), emit)
-                i += take
-                framing = left - take == 0 ? .chunkCRLF : .chunkData(left - take)
-            case .chunkCRLF:
-                if bytes[i] == 0x0A { framing = .chunkSize }
-                i += 1
-            case .closeDelimited:
-                body(UnsafeRawBufferPointer(rebasing: bytes[i...]), emit)
-                i = n
-            case .done:
-                return
-            }
-        }
-    }
-
-    /// The connection closed: a close-delimited body ends here.
-    mutating func closed(_ emit: (Event) -> Void) {
-        if case .closeDelimited = framing {
-            framing = .done
-            emit(.end)
-        }
+    /// Whether the body has ended and the server allows another request on the connection.
+    var connectionReusable: Bool {
+        guard case .done = framing else { return false }
+        return chunked && !closeRequested && !http10
     }
 
     var isDone: Bool {
@@ -82,34 +52,153 @@ struct SSEResponseParser {
         return false
     }
 
-    private mutating func body(_ bytes: UnsafeRawBufferPointer, _ emit: (Event) -> Void) {
-        bodyBytes += bytes.count
-        for b in bytes {
-            if b != 0x0A {
-                line.append(b)
-                continue
-            }
-            if line.last == 13 { line.removeLast() }
-            if line.isEmpty {
-                if !eventName.isEmpty {
-                    emit(.event(name: Substring(decoding: eventName, as: UTF8.self), errorKind: errorKind))
+    /// Feeds bytes from the socket.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> Findings {
+        var found = Findings()
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return found }
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            switch framing {
+            case .head:
+                i += head(base + i, n - i, &found)
+            case .chunkSize:
+                let b = base[i]
+                i += 1
+                switch b {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): chunkSize = chunkSize << 4 | Int(b - 48)
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): chunkSize = chunkSize << 4 | Int(b - 87)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): chunkSize = chunkSize << 4 | Int(b - 55)
+                case 0x0A: endOfChunkSize(&found)
+                default: framing = .chunkExtension
                 }
-                eventName.removeAll(keepingCapacity: true)
-                errorKind = nil
-            } else if line.starts(with: "event: ".utf8) {
-                eventName = Array(line.dropFirst(7))
-            } else if eventName.elementsEqual("error".utf8), line.starts(with: "data: ".utf8) {
-                errorKind = Self.kind(in: line)
+            case .chunkExtension:
+                if base[i] == 0x0A { endOfChunkSize(&found) }
+                i += 1
+            case .chunkData(let left):
+                let take = min(left, n - i)
+                body(base + i, take, &found)
+                i += take
+                framing = left == take ? .chunkCRLF : .chunkData(left - take)
+            case .chunkCRLF:
+                if base[i] == 0x0A { framing = .chunkSize }
+                i += 1
+            case .closeDelimited:
+                body(base + i, n - i, &found)
+                i = n
+            case .done:
+                return found
             }
-            line.removeAll(keepingCapacity: true)
+        }
+        return found
+    }
+
+    /// The connection closed: a close-delimited body ends here.
+    mutating func closed() -> Bool {
+        guard case .closeDelimited = framing else { return false }
+        framing = .done
+        return true
+    }
+
+    private mutating func endOfChunkSize(_ found: inout Findings) {
+        if chunkSize == 0 {
+            framing = .done
+            found.ended = true
+        } else {
+            framing = .chunkData(chunkSize)
+        }
+        chunkSize = 0
+    }
+
+    /// Collects the head up to its blank line; returns the bytes consumed.
+    private mutating func head(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) -> Int {
+        let before = carry.count
+        carry.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        // The end may straddle the previous read: look from a little before it.
+        let from = max(0, before - 3)
+        guard let end = carry.withUnsafeBufferPointer({ Self.find([13, 10, 13, 10], in: $0, from: from) }) else { return n }
+        let headLength = end + 4
+        parseHead(carry[0..<headLength], &found)
+        carry.removeAll(keepingCapacity: true)
+        return headLength - before
+    }
+
+    private mutating func parseHead(_ head: ArraySlice<UInt8>, _ found: inout Findings) {
+        let lines = head.split(separator: 10, omittingEmptySubsequences: true)
+        guard let statusLine = lines.first else { return }
+        http10 = statusLine.starts(with: "HTTP/1.0".utf8)
+        let fields = statusLine.split(separator: 32, maxSplits: 2)
+        found.status = fields.count >= 2 ? Int(String(decoding: fields[fields.startIndex + 1], as: UTF8.self)) ?? 0 : 0
+        for line in lines.dropFirst() {
+            let text = String(decoding: line, as: UTF8.self).lowercased()
+            if text.hasPrefix("transfer-encoding:"), text.contains("chunked") { chunked = true }
+            if text.hasPrefix("connection:"), text.contains("close") { closeRequested = true }
+        }
+        framing = chunked ? .chunkSize : .closeDelimited
+    }
+
+    private mutating func body(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) {
+        bodyBytes += n
+        var start = 0
+        while start < n {
+            guard let nl = memchr(p + start, 10, n - start) else {
+                carry.append(contentsOf: UnsafeBufferPointer(start: p + start, count: n - start))
+                return
+            }
+            let end = UnsafePointer<UInt8>(nl.assumingMemoryBound(to: UInt8.self)) - p
+            if carry.isEmpty {
+                line(UnsafeBufferPointer(start: p + start, count: end - start), &found)
+            } else {
+                carry.append(contentsOf: UnsafeBufferPointer(start: p + start, count: end - start))
+                carry.withUnsafeBufferPointer { line($0, &found) }
+                carry.removeAll(keepingCapacity: true)
+            }
+            start = end + 1
+        }
+    }
+
+    /// One body line, without its `\n`.
+    private mutating func line(_ raw: UnsafeBufferPointer<UInt8>, _ found: inout Findings) {
+        let l = raw.last == 13 ? UnsafeBufferPointer(rebasing: raw.dropLast()) : raw
+        if l.isEmpty {
+            if let name = eventName {
+                found.events += 1
+                switch name {
+                case .chunk: found.sawChunk = true
+                case .done: found.sawDone = true
+                case .error: found.errorKinds.append(errorKind ?? "unknown")
+                case .other: break
+                }
+            }
+            eventName = nil
+            errorKind = nil
+        } else if l.starts(with: "event: ".utf8) {
+            let name = UnsafeBufferPointer(rebasing: l.dropFirst(7))
+            eventName = name.elementsEqual("chunk".utf8) ? .chunk
+                : name.elementsEqual("done".utf8) ? .done
+                : name.elementsEqual("error".utf8) ? .error : .other
+        } else if eventName == .error, l.starts(with: "data: ".utf8) {
+            errorKind = Self.kind(in: l)
         }
     }
 
     /// The value of `"kind":"..."` in an error event's JSON.
-    private static func kind(in line: [UInt8]) -> String? {
-        let text = String(decoding: line, as: UTF8.self)
-        guard let r = text.range(of: #""kind":""#) else { return nil }
-        let rest = text[r.upperBound...]
-        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+    private static func kind(in line: UnsafeBufferPointer<UInt8>) -> String? {
+        let key = Array(#""kind":""#.utf8)
+        guard let at = find(key, in: line, from: 0) else { return nil }
+        let rest = line[(at + key.count)...]
+        guard let close = rest.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: rest[..<close], as: UTF8.self)
+    }
+
+    /// The offset of the first `needle` in `haystack` at or after `from`.
+    private static func find(_ needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var i = from
+        while i + needle.count <= haystack.count {
+            if haystack[i] == needle[0], haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i += 1
+        }
+        return nil
     }
 }

@@ -33,6 +33,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Give up on a stream after this long.")
     var timeout: String = "30s"
 
+    @Flag(help: "Open a new connection for every stream (by default a connection whose stream ended cleanly carries the next one, as with wrk and browsers).")
+    var newConnections = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -54,7 +57,8 @@ struct BenchCommand: ParsableCommand {
         raiseDescriptorLimit()
 
         let loop = try EventLoop()
-        let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: streamTimeout)
+        let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: streamTimeout,
+                           keepAlive: !newConnections)
         let interactive = isatty(STDERR_FILENO) == 1
         run.onProgress = { r in
             guard interactive else { return }

@@ -12,6 +12,7 @@ final class WorkerMetrics: Sendable {
     let pauses: Counter
     let bytesForwarded: Counter
     let clientQueuedBytes: Gauge
+    let clientConnections: Counter
     let ttfb: ValueHistogram
     /// The worker's curl multi counters, mirrored into the registry at each scrape.
     let curl: CurlMultiCounters
@@ -29,6 +30,7 @@ final class WorkerMetrics: Sendable {
         shutdownStreams = registry.makeCounter(descriptor: metric("streamproxy_streams_shutdown_total", "Streams cut short by a shutdown."), labels: labels)
         pauses = registry.makeCounter(descriptor: metric("streamproxy_stream_pauses_total", "Times a slow client's upstreams were paused (backpressure)."), labels: labels)
         bytesForwarded = registry.makeCounter(descriptor: metric("streamproxy_bytes_forwarded_total", "Upstream body bytes forwarded as chunk text (UTF-8)."), labels: labels)
+        clientConnections = registry.makeCounter(descriptor: metric("streamproxy_client_connections_total", "Client connections accepted (a kept-alive connection carries many streams)."), labels: labels)
         clientQueuedBytes = registry.makeGauge(descriptor: metric("streamproxy_client_queued_bytes", "Bytes queued for clients and not yet accepted by their sockets."), labels: labels)
         ttfb = registry.makeValueHistogram(descriptor: metric("streamproxy_upstream_ttfb_milliseconds", "Time from stream open to an upstream's response head."), labels: labels, buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000])
     }

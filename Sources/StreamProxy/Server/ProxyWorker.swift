@@ -53,9 +53,23 @@ final class ProxyWorker {
     /// Open streams on this worker.
     var openStreams: Int { sessions.count }
 
+    /// Client connections counted into the metrics so far.
+    private var connectionsCounted = 0
+
+    /// Mirrors the server's accepted-connection count into the metrics (a connection is counted
+    /// at its first request, so checking on each request is exact).
+    private func countNewConnections() {
+        let accepted = server.connectionsAccepted
+        if accepted < connectionsCounted { connectionsCounted = 0 }  // the demo origin's /stats/reset
+        guard accepted > connectionsCounted else { return }
+        metrics.clientConnections.increment(by: Int64(accepted - connectionsCounted))
+        connectionsCounted = accepted
+    }
+
     // MARK: - Routing
 
     private func handle(_ request: HTTPRequest) {
+        countNewConnections()
         let corsHeaders = cors.responseHeaders(origin: request.header("Origin"))
         do {
             try dispatch(request, cors: corsHeaders)

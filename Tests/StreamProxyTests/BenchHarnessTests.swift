@@ -1,0 +1,153 @@
+import EventLoop
+import Foundation
+import Testing
+@testable import StreamProxy
+
+/// `stream-proxy bench` (PRODUCT.md §7) against a real proxy and origin: what it counts must be
+/// what the proxy sent, and its wire parser must not depend on how reads split the response.
+@Suite struct BenchHarnessTests {
+    /// Runs the harness on the calling thread until it has finished.
+    private func bench(_ cluster: TestCluster, route: String, load: BenchLoad, limit: BenchLimit,
+                       keepAlive: Bool = true, timeout: Double = 20) throws -> BenchResult {
+        let loop = try EventLoop()
+        let target = try #require(BenchTarget("http://127.0.0.1:\(cluster.proxyPort)/stream/\(route)"))
+        let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: timeout, keepAlive: keepAlive)
+        run.onFinished = { [unowned loop] in loop.stop() }
+        run.start()
+        loop.run()
+        return run.result
+    }
+
+    @Test func countsEveryEventTheProxySentAndReusesConnections() throws {
+        let cluster = try TestCluster(routes: ["w": Array(repeating: "/bytes/1024", count: 5)], prefix: 50, workers: 2)
+        defer { cluster.stop() }
+        // The test suite's own SSE client reads one stream: the harness must count the same.
+        let perStream = try cluster.stream("/stream/w").events.count
+        #expect(perStream == 17)  // open, 5 x (head, chunk, end), done
+
+        let r = try bench(cluster, route: "w", load: .closed(concurrency: 4), limit: .count(60))
+        #expect(r.started == 60 && r.completed == 60)
+        #expect(r.errors.isEmpty)
+        #expect(r.events == 60 * perStream)
+        #expect(r.firstByte.totalCount == 60 && r.firstChunk.totalCount == 60 && r.done.totalCount == 60)
+        #expect(r.mostOpen == 4)
+        // Every stream after the first four ran on a connection an earlier stream left open.
+        #expect(r.connectionsReused == 56)
+        // The proxy saw it too: one connection for the stream read above, four for the
+        // harness, one for this scrape.
+        #expect(metricValue(try cluster.metrics(), "streamproxy_client_connections_total") == 6)
+    }
+
+    @Test func newConnectionsModeOpensOneConnectionPerStream() throws {
+        let cluster = try TestCluster(routes: ["w": ["/bytes/1024", "/bytes/1024"]], prefix: 50)
+        defer { cluster.stop() }
+        let r = try bench(cluster, route: "w", load: .closed(concurrency: 3), limit: .count(30), keepAlive: false)
+        #expect(r.completed == 30 && r.errors.isEmpty)
+        #expect(r.connectionsReused == 0)
+        #expect(metricValue(try cluster.metrics(), "streamproxy_client_connections_total") >= 30)
+    }
+
+    @Test func errorEventsAreCountedByKind() throws {
+        let cluster = try TestCluster(routes: ["f": ["http://127.0.0.1:\(refusedPort())/x", "/bytes/1024", "/status/500"]], prefix: 50)
+        defer { cluster.stop() }
+        let r = try bench(cluster, route: "f", load: .closed(concurrency: 2), limit: .count(10))
+        // An upstream that fails is an error event inside a stream that still completes.
+        #expect(r.completed == 10)
+        #expect(r.errors == ["error event: connect": 10])
+    }
+
+    @Test func httpErrorsAreCountedByStatus() throws {
+        let cluster = try TestCluster(routes: ["w": ["/bytes/1024"]], prefix: 50)
+        defer { cluster.stop() }
+        let r = try bench(cluster, route: "nope", load: .closed(concurrency: 2), limit: .count(6))
+        #expect(r.completed == 0)
+        #expect(r.errors == ["http 404": 6])
+    }
+
+    @Test func openLoopStartsStreamsOnSchedule() throws {
+        let cluster = try TestCluster(routes: ["w": ["/bytes/1024"]], prefix: 50)
+        defer { cluster.stop() }
+        let started = ContinuousClock.now
+        let r = try bench(cluster, route: "w", load: .open(rate: 40), limit: .count(20))
+        let elapsed = started.duration(to: .now)
+        #expect(r.completed == 20 && r.errors.isEmpty)
+        // Twenty streams at 40/s are due over 475 ms: the run cannot be shorter than that.
+        #expect(elapsed >= .milliseconds(475))
+    }
+
+    @Test func slowStreamsEndAsTimeouts() throws {
+        let cluster = try TestCluster(routes: ["s": ["/stall"]], prefix: 50)
+        defer { cluster.stop() }
+        let r = try bench(cluster, route: "s", load: .closed(concurrency: 2), limit: .count(2), timeout: 0.5)
+        #expect(r.completed == 0)
+        #expect(r.errors == ["timeout": 2])
+    }
+}
+
+/// The harness's wire parser on recorded responses, fed in every possible split.
+@Suite struct SSEResponseParserTests {
+    private static let chunkedResponse: [UInt8] = {
+        let body = [
+            "retry: 2000\n\n",
+            "event: open\nid: 1\ndata: {\"route\":\"w\"}\n\n",
+            "event: chunk\nid: 2\ndata: {\"i\":0,\"text\":\"abc\"}\n\n",
+            "event: error\nid: 3\ndata: {\"i\":1,\"kind\":\"timeout\",\"detail\":\"x\"}\n\n",
+            ": heartbeat\n\n",
+            "event: done\r\nid: 4\r\ndata: {\"ok\":1}\r\n\r\n",
+        ]
+        var out = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        for (k, piece) in body.enumerated() {
+            let bytes = Array(piece.utf8)
+            out += Array(String(bytes.count, radix: 16).utf8) + (k == 1 ? Array(";ext=1".utf8) : []) + [13, 10] + bytes + [13, 10]
+        }
+        return out + Array("0\r\n\r\n".utf8)
+    }()
+
+    private func parse(_ bytes: [UInt8], splitAt cuts: [Int]) -> (SSEResponseParser, SSEResponseParser.Findings) {
+        var parser = SSEResponseParser()
+        var all = SSEResponseParser.Findings()
+        var start = 0
+        for end in cuts + [bytes.count] where end >= start {
+            let found = bytes[start..<end].withUnsafeBytes { parser.feed($0) }
+            if let s = found.status { all.status = s }
+            all.events += found.events
+            all.sawChunk = all.sawChunk || found.sawChunk
+            all.sawDone = all.sawDone || found.sawDone
+            all.errorKinds += found.errorKinds
+            all.ended = all.ended || found.ended
+            start = end
+        }
+        return (parser, all)
+    }
+
+    @Test func findingsDoNotDependOnHowReadsSplitTheResponse() {
+        let bytes = Self.chunkedResponse
+        for cut in 0...bytes.count {
+            let (parser, f) = parse(bytes, splitAt: [cut])
+            #expect(f.status == 200 && f.events == 4 && f.sawChunk && f.sawDone && f.ended, "cut at \(cut)")
+            #expect(f.errorKinds == ["timeout"], "cut at \(cut)")
+            #expect(parser.connectionReusable, "cut at \(cut)")
+        }
+        // One byte at a time.
+        let (_, f) = parse(bytes, splitAt: Array(1..<bytes.count))
+        #expect(f.events == 4 && f.errorKinds == ["timeout"] && f.ended)
+    }
+
+    @Test func connectionCloseOrHTTP10MakesTheConnectionSingleUse() {
+        var close = Self.chunkedResponse
+        close.insert(contentsOf: Array("Connection: close\r\n".utf8), at: Array("HTTP/1.1 200 OK\r\n".utf8).count)
+        #expect(!parse(close, splitAt: []).0.connectionReusable)
+
+        let http10 = Array("HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\nevent: done\ndata: {}\n\n".utf8)
+        var (parser, f) = parse(http10, splitAt: [20])
+        #expect(f.events == 1 && f.sawDone && !f.ended)
+        let endedAtClose = parser.closed()
+        #expect(endedAtClose)
+        #expect(!parser.connectionReusable)
+    }
+
+    @Test func statusIsReportedFromTheStatusLine() {
+        let (_, f) = parse(Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".utf8), splitAt: [9])
+        #expect(f.status == 503)
+    }
+}
