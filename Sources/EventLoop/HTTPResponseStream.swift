@@ -17,7 +17,9 @@ public final class HTTPResponseStream {
     private var request: UnsafeMutablePointer<evhttp_request>?
     private let connection: OpaquePointer
     private let output: OpaquePointer
-    private let scratch: OpaquePointer
+    /// Bytes written in this loop turn, not yet handed to evhttp.
+    private let pending: OpaquePointer
+    private var flushScheduled = false
 
     /// Called once, on the loop, when the client closes the connection before ``end()``. The
     /// stream is already closed then: writes are dropped.
@@ -35,7 +37,7 @@ public final class HTTPResponseStream {
         let bev = evhttp_connection_get_bufferevent(conn)!
         self.connection = conn
         self.output = bufferevent_get_output(bev)
-        self.scratch = evbuffer_new()
+        self.pending = evbuffer_new()
 
         evhttp_send_reply_start(request, Int32(status), reasonPhrase(status))
 
@@ -51,19 +53,32 @@ public final class HTTPResponseStream {
 
     deinit {
         end()
-        evbuffer_free(scratch)
+        evbuffer_free(pending)
     }
 
-    /// Bytes queued for the client and not yet accepted by its socket.
+    /// Bytes queued for the client and not yet accepted by its socket (including those written
+    /// in this loop turn and not yet flushed).
     public var queuedBytes: Int {
-        request == nil ? 0 : evbuffer_get_length(output)
+        request == nil ? 0 : evbuffer_get_length(output) + evbuffer_get_length(pending)
     }
 
     /// Queues `bytes` for the client. Dropped once the stream is closed.
+    ///
+    /// Bytes written in one loop turn are sent together at the turn's end, as one HTTP chunk.
     public func write(_ bytes: UnsafeRawBufferPointer) {
-        guard let request, bytes.count > 0 else { return }
-        evbuffer_add(scratch, bytes.baseAddress, bytes.count)
-        evhttp_send_reply_chunk_with_cb(request, scratch, drainCallback, Unmanaged.passUnretained(self).toOpaque())
+        guard request != nil, bytes.count > 0 else { return }
+        evbuffer_add(pending, bytes.baseAddress, bytes.count)
+        if !flushScheduled {
+            flushScheduled = true
+            server.scheduleFlush(self)
+        }
+    }
+
+    /// Hands what this turn wrote to evhttp as one chunk.
+    func flush() {
+        flushScheduled = false
+        guard let request, evbuffer_get_length(pending) > 0 else { return }
+        evhttp_send_reply_chunk_with_cb(request, pending, drainCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// Queues `bytes` for the client.
@@ -79,6 +94,7 @@ public final class HTTPResponseStream {
     /// Ends the body (the final chunk for HTTP/1.1, a close for HTTP/1.0). Idempotent.
     public func end() {
         guard let request else { return }
+        flush()
         self.request = nil
         server.detach(self, from: connection)
         evhttp_send_reply_end(request)
@@ -120,7 +136,8 @@ public final class HTTPResponseStream {
     }
 
     fileprivate func drained() {
-        guard request != nil else { return }
+        // With bytes still pending, the drain that matters comes after their flush.
+        guard request != nil, evbuffer_get_length(pending) == 0 else { return }
         onDrain?()
     }
 }

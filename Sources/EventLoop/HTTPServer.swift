@@ -49,6 +49,11 @@ public final class HTTPServer {
     private var awaitingFirstRequest: [OpaquePointer: LoopTimer] = [:]
     /// Connections whose deadline passed, given one more loop turn.
     private var overdue: Set<OpaquePointer> = []
+    /// Streams written to in this loop turn, flushed together at its end (see ``scheduleFlush``).
+    private var needsFlush: [WeakStream] = []
+    /// Activated when the first stream of a turn needs a flush; runs after the turn's other
+    /// callbacks.
+    private var flushEvent: OpaquePointer?
 
     /// Connections closed because their first request took longer than `requestHeaderTimeout`.
     public private(set) var slowRequestsDropped = 0
@@ -90,6 +95,7 @@ public final class HTTPServer {
         }
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
         evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
+        flushEvent = event_new(loop.base, -1, 0, flushCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
@@ -100,6 +106,7 @@ public final class HTTPServer {
             record.stream?.serverClosing()
         }
         connections.removeAll()
+        if let flushEvent { event_free(flushEvent) }
         for bev in awaitingFirstRequest.keys { bufferevent_decref(bev) }
         awaitingFirstRequest.removeAll()
         evhttp_free(http)
@@ -246,6 +253,20 @@ public final class HTTPServer {
         return record.noDelay
     }
 
+    /// Called by a stream on its first write of a loop turn. All the events a stream gets in one
+    /// turn (several upstreams answering at once) then go out as one HTTP chunk and one
+    /// `writev`, instead of one chunk each: the flush runs once the turn's other callbacks have.
+    func scheduleFlush(_ stream: HTTPResponseStream) {
+        if needsFlush.isEmpty, let flushEvent { event_active(flushEvent, 0, 0) }
+        needsFlush.append(WeakStream(stream: stream))
+    }
+
+    fileprivate func flushStreams() {
+        let streams = needsFlush
+        needsFlush.removeAll(keepingCapacity: true)
+        for entry in streams { entry.stream?.flush() }
+    }
+
     /// Called by a stream when it ends.
     func detach(_ stream: HTTPResponseStream, from conn: OpaquePointer) {
         if let record = connections[conn], record.stream === stream { record.stream = nil }
@@ -260,6 +281,12 @@ final class ConnectionRecord {
     var noDelay = false
 }
 
+/// A stream waiting for its end-of-turn flush; weak, so that a pending flush never keeps a
+/// stream (or, through it, the server) alive.
+struct WeakStream {
+    weak var stream: HTTPResponseStream?
+}
+
 /// libevent writes with `writev`, which raises SIGPIPE when the peer has gone: a server must
 /// ignore it process-wide and see EPIPE on the socket instead. Done once, by the first server.
 private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
@@ -272,6 +299,10 @@ private let requestCallback: @convention(c) (UnsafeMutablePointer<evhttp_request
 private let newConnectionCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> OpaquePointer? = { base, arg in
     guard let base else { return nil }
     return Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().newConnection(base)
+}
+
+private let flushCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().flushStreams()
 }
 
 private let closeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { conn, arg in
