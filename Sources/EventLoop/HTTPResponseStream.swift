@@ -8,8 +8,8 @@ import Glibc
 /// ``onDrain`` when everything queued has reached the socket and ``onClose`` when the client
 /// went away, and calls ``end()`` exactly once (or lets the stream go, which ends it).
 ///
-/// libevent facts this type hides: accepted sockets lack TCP_NODELAY (small events would stall
-/// ~40 ms behind Nagle and delayed ACKs); evhttp's connection timeout is a read timeout that
+/// libevent facts this type hides (TCP_NODELAY, which accepted sockets lack, is set by the server
+/// on every connection): evhttp's connection timeout is a read timeout that
 /// would cut a client that legitimately sends nothing; after a client disconnects mid-reply the
 /// request is detached and must still be ended to be freed.
 public final class HTTPResponseStream {
@@ -45,10 +45,7 @@ public final class HTTPResponseStream {
         // reading altogether. evhttp restores its own timeouts when the response is done.
         var writeTimeout = timeval(seconds: server.options.streamWriteTimeout)
         bufferevent_set_timeouts(bev, nil, &writeTimeout)
-        if !server.attach(self, to: conn) {
-            var one: Int32 = 1
-            setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
+        server.attach(self, to: conn)
     }
 
     deinit {

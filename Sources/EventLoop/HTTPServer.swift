@@ -232,6 +232,13 @@ public final class HTTPServer {
         if connections[conn] == nil {
             connections[conn] = ConnectionRecord()
             connectionsAccepted += 1
+            // Accepted sockets lack TCP_NODELAY: the last small segment of any response larger
+            // than one segment would wait for the client's delayed ACK (~40 ms), and every
+            // small streamed event likewise. Set once per connection, at its first request.
+            if let bev = evhttp_connection_get_bufferevent(conn) {
+                var one: Int32 = 1
+                setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            }
             evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
         }
         handler(HTTPRequest(raw: req, server: self))
@@ -244,13 +251,8 @@ public final class HTTPServer {
     }
 
     /// Called by a stream when it starts on `conn`: it hears of the client's departure.
-    /// Returns whether the connection already had TCP_NODELAY set by an earlier stream (set once
-    /// per connection: a kept-alive connection carries many streams).
-    func attach(_ stream: HTTPResponseStream, to conn: OpaquePointer) -> Bool {
-        guard let record = connections[conn] else { return false }
-        record.stream = stream
-        defer { record.noDelay = true }
-        return record.noDelay
+    func attach(_ stream: HTTPResponseStream, to conn: OpaquePointer) {
+        connections[conn]?.stream = stream
     }
 
     /// Called by a stream on its first write of a loop turn. All the events a stream gets in one
@@ -277,8 +279,6 @@ public final class HTTPServer {
 final class ConnectionRecord {
     /// The streaming response currently using the connection, if any.
     weak var stream: HTTPResponseStream?
-    /// Whether TCP_NODELAY is already set on the socket.
-    var noDelay = false
 }
 
 /// A stream waiting for its end-of-turn flush; weak, so that a pending flush never keeps a
