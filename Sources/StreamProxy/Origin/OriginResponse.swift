@@ -52,18 +52,23 @@ final class OriginResponse {
         if sent >= limit { reachedLimit() }
     }
 
-    /// Rate mode: every 10 ms, the bytes due for that interval.
+    /// Rate mode: every tick, the bytes due for it. Ticks are 10 ms apart, or longer for slow
+    /// rates so that each write carries at least 64 bytes (a thousand streams trickling at
+    /// 100 B/s are then 1,600 writes a second, not 100,000 one-byte writes).
     private func tick() {
         guard !done else { return }
-        let perTick = max(1, options.rate / 100)
-        let n = min(perTick, options.chunk, limit - sent)
+        let n = min(Self.bytesPerTick(rate: options.rate), options.chunk, limit - sent)
         if n > 0 { write(n) }
         if sent >= limit {
             reachedLimit()
         } else {
-            timer?.schedule(after: 0.01)
+            timer?.schedule(after: Self.tickInterval(rate: options.rate))
         }
     }
+
+    static func tickInterval(rate: Int) -> Double { max(0.01, min(1, 64 / Double(rate))) }
+
+    static func bytesPerTick(rate: Int) -> Int { max(1, Int((Double(rate) * tickInterval(rate: rate)).rounded())) }
 
     private func write(_ n: Int) {
         stream.write(kind.slice(offset: sent, count: n))
