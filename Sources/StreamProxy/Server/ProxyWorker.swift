@@ -15,6 +15,7 @@ final class ProxyWorker {
     private(set) var routes: RouteTable!
     private(set) var origin: TestOrigin?
     private let settings: StreamSettings
+    private let scratch = FrameScratch()
     private let cors: CORSPolicy
     /// Open streams, kept alive until they finish.
     private var sessions: [ObjectIdentifier: StreamSession] = [:]
@@ -159,7 +160,7 @@ final class ProxyWorker {
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
         ] + corsHeaders)
-        let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl,
+        let session = StreamSession(request: streamRequest, settings: settings, stream: stream, curl: curl, scratch: scratch,
                                     metrics: metrics)
         let key = ObjectIdentifier(session)
         sessions[key] = session

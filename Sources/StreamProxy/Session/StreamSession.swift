@@ -25,8 +25,8 @@ final class StreamSession {
     private var paused = false
     private var lastWrite = ContinuousClock.now
     private var heartbeat: LoopTimer?
-    /// The frame being built; reused so that steady streaming allocates nothing.
-    private var frame: [UInt8] = []
+    /// Where frames are built: the worker's, shared by all its sessions.
+    private let scratch: FrameScratch
     private(set) var isFinished = false
     private var shuttingDown = false
 
@@ -38,7 +38,8 @@ final class StreamSession {
     var onFinished: ((StreamSession) -> Void)?
 
     init(request: StreamRequest, settings: StreamSettings, stream: HTTPResponseStream, curl: CurlMulti,
-         metrics: WorkerMetrics) {
+         scratch: FrameScratch, metrics: WorkerMetrics) {
+        self.scratch = scratch
         self.request = request
         self.metrics = metrics
         self.settings = settings
@@ -46,7 +47,6 @@ final class StreamSession {
         self.curl = curl
         self.loop = curl.loop
         self.upstreams = request.route.upstreams.enumerated().map { UpstreamProgress(index: $0, request: $1) }
-        frame.reserveCapacity(4096)
     }
 
     /// Sends `retry` and `open` at once, then starts every upstream transfer.
@@ -54,8 +54,8 @@ final class StreamSession {
         stream.onClose = { [unowned self] in self.clientLeft() }
         stream.onDrain = { [unowned self] in self.clientDrained() }
 
-        frame.removeAll(keepingCapacity: true)
-        frame.append(contentsOf: "retry: \(settings.retryMilliseconds)\n\n".utf8)
+        scratch.frame.removeAll(keepingCapacity: true)
+        scratch.frame.append(contentsOf: "retry: \(settings.retryMilliseconds)\n\n".utf8)
         appendFrameHeader(.open)
         withJSON { w in
             w.raw("{"); w.key("route"); w.string(request.route.name)
@@ -68,7 +68,7 @@ final class StreamSession {
             }
             w.raw("]}")
         }
-        frame.append(contentsOf: [0x0A, 0x0A])
+        scratch.frame.append(contentsOf: [0x0A, 0x0A])
         send()
 
         for i in upstreams.indices {
@@ -165,10 +165,10 @@ final class StreamSession {
             upstreams[i].held.append((.chunk, payload))
             return
         }
-        frame.removeAll(keepingCapacity: true)
+        scratch.frame.removeAll(keepingCapacity: true)
         appendFrameHeader(.chunk)
-        appendChunkPayload(text, i, into: &frame)
-        frame.append(contentsOf: [0x0A, 0x0A])
+        appendChunkPayload(text, i, into: &scratch.frame)
+        scratch.frame.append(contentsOf: [0x0A, 0x0A])
         send()
     }
 
@@ -223,33 +223,33 @@ final class StreamSession {
     }
 
     private func write(_ name: SSEEventName, payload: [UInt8]) {
-        frame.removeAll(keepingCapacity: true)
+        scratch.frame.removeAll(keepingCapacity: true)
         appendFrameHeader(name)
-        frame.append(contentsOf: payload)
-        frame.append(contentsOf: [0x0A, 0x0A])
+        scratch.frame.append(contentsOf: payload)
+        scratch.frame.append(contentsOf: [0x0A, 0x0A])
         send()
     }
 
     private func appendFrameHeader(_ name: SSEEventName) {
-        frame.append(contentsOf: "event: \(name.rawValue)\nid: ".utf8)
+        scratch.frame.append(contentsOf: "event: \(name.rawValue)\nid: ".utf8)
         if name == .done {
-            frame.append(contentsOf: "done".utf8)
+            scratch.frame.append(contentsOf: "done".utf8)
         } else {
-            frame.append(contentsOf: String(nextEventID).utf8)
+            scratch.frame.append(contentsOf: String(nextEventID).utf8)
             nextEventID += 1
         }
-        frame.append(contentsOf: "\ndata: ".utf8)
+        scratch.frame.append(contentsOf: "\ndata: ".utf8)
     }
 
     private func withJSON(_ body: (inout JSONWriter) -> Void) {
         var w = JSONWriter()
-        swap(&w.bytes, &frame)
+        swap(&w.bytes, &scratch.frame)
         body(&w)
-        swap(&w.bytes, &frame)
+        swap(&w.bytes, &scratch.frame)
     }
 
     private func send() {
-        stream.write(frame)
+        stream.write(scratch.frame)
         lastWrite = .now
         let queued = stream.queuedBytes
         reportQueue(queued)
@@ -288,8 +288,8 @@ final class StreamSession {
         let idle = lastWrite.duration(to: .now)
         let idleSeconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) / 1e18
         if idleSeconds >= settings.heartbeat - 0.001 {
-            frame.removeAll(keepingCapacity: true)
-            frame.append(contentsOf: ": ping\n\n".utf8)
+            scratch.frame.removeAll(keepingCapacity: true)
+            scratch.frame.append(contentsOf: ": ping\n\n".utf8)
             send()
             heartbeat?.schedule(after: settings.heartbeat)
         } else {
@@ -347,6 +347,15 @@ final class StreamSession {
         onFinished = nil
         callback?(self)
     }
+}
+
+/// The buffer a worker's sessions build their frames in. A frame is built and handed to its
+/// stream within one call, so one buffer per worker serves every session on it: steady
+/// streaming allocates nothing, and an idle stream holds no frame memory.
+final class FrameScratch {
+    var frame: [UInt8] = []
+
+    init() { frame.reserveCapacity(16 * 1024) }
 }
 
 func milliseconds(since start: ContinuousClock.Instant) -> Double {
