@@ -251,7 +251,14 @@ public final class CurlMulti {
         counters.active.increment()
         t.state = .running
         t.lastActivity = .now
-        guard let easy = easyPool.popLast() ?? curl_easy_init(), t.attach(easy, options: options) else {
+        let pooled = easyPool.popLast()
+        guard let easy = pooled ?? curl_easy_init() else {
+            fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
+            return
+        }
+        guard t.attach(easy, fresh: pooled == nil, options: options) else {
+            // Not pooled again: a handle that refused an option is not trusted with another transfer.
+            if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
             fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
             return
         }
@@ -441,9 +448,11 @@ public final class CurlMulti {
             curl_multi_remove_handle(multi, easy)
         }
         if let easy = t.detachEasy() {
-            // Reset handles are reused: no allocation of libcurl's per-transfer state each time.
+            // Handles are reused with their shared options (see Transfer.attach): no allocation
+            // of libcurl's per-handle state, and no re-parsing of options, for each transfer.
             if easyPool.count < Self.easyPoolSize {
-                curl_easy_reset(easy)
+                // The transfer's error buffer dies with it.
+                _ = CCurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
                 easyPool.append(easy)
             } else {
                 curl_easy_cleanup(easy)

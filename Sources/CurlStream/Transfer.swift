@@ -94,25 +94,36 @@ final class Transfer {
 
     var hasHeldBytes: Bool { heldStart < held.count }
 
-    /// Configures `h` (fresh or reset) as this transfer's easy handle.
-    func attach(_ h: UnsafeMutableRawPointer, options: TransferOptions) -> Bool {
+    /// Makes `h` this transfer's easy handle. A `fresh` handle first gets the options every
+    /// transfer of the multi shares; a pooled one still has them (handles are reused without
+    /// `curl_easy_reset`, which in libcurl 7.88 would also reset CURLOPT_BUFFERSIZE while keeping
+    /// the buffer already allocated at the old size). Then the per-transfer options.
+    func attach(_ h: UnsafeMutableRawPointer, fresh: Bool, options: TransferOptions) -> Bool {
         easy = h
         let me = Unmanaged.passUnretained(self).toOpaque()
         errorBuffer[0] = 0
-        var ok = true
+        var ok = fresh ? Self.configure(h, options: options, ledger: ledger) : true
         func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
         check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
-        check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
-        check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
+        return ok
+    }
+
+    /// The options every transfer of a multi shares, set once per easy handle.
+    private static func configure(_ h: UnsafeMutableRawPointer, options: TransferOptions, ledger: ConnectionLedger) -> Bool {
+        var ok = true
+        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
+        check(CCurl_easy_setopt_long(h, CURLOPT_BUFFERSIZE, options.receiveBufferSize))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
         // Every connection is matched with a lease of the process-wide budget. The close
-        // callback outlives this transfer (libcurl closes cached connections later), so it
+        // callback outlives any transfer (libcurl closes cached connections later), so it
         // reports to the ledger, which outlives the multi handle.
         check(CCurl_easy_setopt_opensocket_callback(h, CURLOPT_OPENSOCKETFUNCTION, openSocketCallback))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
         check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
         check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))

@@ -28,6 +28,12 @@ public struct TransferOptions: Sendable, Equatable {
     /// while data is pending, buffering it; a fixed receive buffer bounds that (and TCP flow
     /// control then holds the upstream back).
     public var socketReceiveBuffer: Int32 = 64 * 1024
+    /// libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE; 1 KiB to 512 KiB): the most one
+    /// read takes from an upstream socket. Every open transfer holds one, so it is sized for
+    /// bounded prefixes (the default prefix is 1 KiB) rather than libcurl's 16 KiB: an open
+    /// stream then costs about 3 KiB less resident memory, and draining a remainder takes a few
+    /// more reads. Fixed for the life of a ``CurlMulti`` (libcurl keeps a handle's buffer).
+    public var receiveBufferSize = 2 * 1024
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
 
