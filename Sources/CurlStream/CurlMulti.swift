@@ -247,18 +247,24 @@ public final class CurlMulti {
     }
 
 
+    /// Gives `t` a pooled easy handle, or a new one. A handle that refuses an option is never
+    /// trusted with a transfer: it is freed, and a new handle gets one more chance.
+    private func attachHandle(to t: Transfer) -> Bool {
+        if let pooled = easyPool.popLast() {
+            if t.attach(pooled, options: options) { return true }
+            if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
+        }
+        guard let fresh = curl_easy_init() else { return false }
+        if t.attach(fresh, options: options) { return true }
+        if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
+        return false
+    }
+
     func activate(_ t: Transfer) {
         counters.active.increment()
         t.state = .running
         t.lastActivity = .now
-        let pooled = easyPool.popLast()
-        guard let easy = pooled ?? curl_easy_init() else {
-            fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
-            return
-        }
-        guard t.attach(easy, fresh: pooled == nil, options: options) else {
-            // Not pooled again: a handle that refused an option is not trusted with another transfer.
-            if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
+        guard attachHandle(to: t) else {
             fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
             return
         }
@@ -448,11 +454,9 @@ public final class CurlMulti {
             curl_multi_remove_handle(multi, easy)
         }
         if let easy = t.detachEasy() {
-            // Handles are reused with their shared options (see Transfer.attach): no allocation
-            // of libcurl's per-handle state, and no re-parsing of options, for each transfer.
+            // Reset handles are reused: no allocation of libcurl's per-handle state each time.
             if easyPool.count < Self.easyPoolSize {
-                // The transfer's error buffer dies with it.
-                _ = CCurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
+                curl_easy_reset(easy)
                 easyPool.append(easy)
             } else {
                 curl_easy_cleanup(easy)

@@ -94,15 +94,14 @@ final class Transfer {
 
     var hasHeldBytes: Bool { heldStart < held.count }
 
-    /// Makes `h` this transfer's easy handle. A `fresh` handle first gets the options every
-    /// transfer of the multi shares; a pooled one still has them (handles are reused without
-    /// `curl_easy_reset`, which in libcurl 7.88 would also reset CURLOPT_BUFFERSIZE while keeping
-    /// the buffer already allocated at the old size). Then the per-transfer options.
-    func attach(_ h: UnsafeMutableRawPointer, fresh: Bool, options: TransferOptions) -> Bool {
+    /// Makes `h` (fresh, or reset by `curl_easy_reset`) this transfer's easy handle and sets
+    /// every option. Handles are reset between transfers: besides options, a reset clears state
+    /// libcurl 7.88 otherwise carries over, such as its dead-connection retry count.
+    func attach(_ h: UnsafeMutableRawPointer, options: TransferOptions) -> Bool {
         easy = h
         let me = Unmanaged.passUnretained(self).toOpaque()
         errorBuffer[0] = 0
-        var ok = fresh ? Self.configure(h, options: options, ledger: ledger) : true
+        var ok = Self.configure(h, options: options, ledger: ledger)
         func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
         check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
@@ -113,10 +112,13 @@ final class Transfer {
         return ok
     }
 
-    /// The options every transfer of a multi shares, set once per easy handle.
+    /// The options every transfer of a multi shares.
     private static func configure(_ h: UnsafeMutableRawPointer, options: TransferOptions, ledger: ConnectionLedger) -> Bool {
         var ok = true
         func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
+        // libcurl frees the receive buffer when a transfer is done and allocates it at this size
+        // for the next; it refuses the option while a buffer exists. A reset handle that refused
+        // would believe in a 16 KiB buffer of another size: attach fails and the handle is dropped.
         check(CCurl_easy_setopt_long(h, CURLOPT_BUFFERSIZE, options.receiveBufferSize))
         check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
         check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))

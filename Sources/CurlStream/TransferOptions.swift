@@ -32,7 +32,7 @@ public struct TransferOptions: Sendable, Equatable {
     /// read takes from an upstream socket. Every open transfer holds one, so it is sized for
     /// bounded prefixes (the default prefix is 1 KiB) rather than libcurl's 16 KiB: an open
     /// stream then costs about 3 KiB less resident memory, and draining a remainder takes a few
-    /// more reads. Fixed for the life of a ``CurlMulti`` (libcurl keeps a handle's buffer).
+    /// more reads.
     public var receiveBufferSize = 2 * 1024
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
