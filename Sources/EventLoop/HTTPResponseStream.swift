@@ -76,6 +76,10 @@ public final class HTTPResponseStream {
         flushScheduled = false
         guard let request, evbuffer_get_length(pending) > 0 else { return }
         evhttp_send_reply_chunk_with_cb(request, pending, drainCallback, Unmanaged.passUnretained(self).toOpaque())
+        // evhttp takes nothing for a response that has no body (HEAD, 204, 304) or a request
+        // already off its connection: such bytes are dropped, not kept.
+        let left = evbuffer_get_length(pending)
+        if left > 0 { evbuffer_drain(pending, left) }
     }
 
     /// Queues `bytes` for the client.

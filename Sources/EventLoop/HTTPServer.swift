@@ -93,9 +93,13 @@ public final class HTTPServer {
             evhttp_free(http)
             throw error
         }
+        guard let flush = event_new(loop.base, -1, 0, flushCallback, Unmanaged.passUnretained(self).toOpaque()) else {
+            evhttp_free(http)
+            throw EventError("event_new")
+        }
+        flushEvent = flush
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
         evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
-        flushEvent = event_new(loop.base, -1, 0, flushCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit {
