@@ -146,6 +146,39 @@ import Testing
         #expect(!parser.connectionReusable)
     }
 
+    @Test func theResponseEndsAfterTheLastChunksEmptyLineWhereverReadsSplit() {
+        // A kept-alive connection carries the next response right after this one: the parser must
+        // take exactly the first response, including the CRLF that follows the last chunk.
+        let bytes = Self.chunkedResponse
+        for cut in (bytes.count - 6)...bytes.count {
+            var parser = SSEResponseParser()
+            var ended = false
+            for piece in [bytes[..<cut], bytes[cut...]] where !piece.isEmpty {
+                #expect(!parser.isDone, "cut at \(cut): bytes fed after the end")
+                ended = piece.withUnsafeBytes { parser.feed($0) }.ended || ended
+            }
+            #expect(ended && parser.isDone && parser.connectionReusable, "cut at \(cut)")
+        }
+        // Not done before the final CRLF has arrived.
+        var early = SSEResponseParser()
+        _ = bytes[..<(bytes.count - 2)].withUnsafeBytes { early.feed($0) }
+        #expect(!early.isDone)
+    }
+
+    @Test func contentLengthBodiesEndAtTheirLengthAndKeepTheConnection() {
+        let body = "event: done\ndata: {}\n\n"
+        let response = Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        for cut in 0...response.count {
+            let (parser, f) = parse(response, splitAt: [cut])
+            #expect(f.events == 1 && f.sawDone && f.ended && parser.connectionReusable, "cut at \(cut)")
+        }
+    }
+
+    @Test func lineEndsBeforeTheStatusLineAreSkipped() {
+        let (_, f) = parse(Array("\r\nHTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".utf8), splitAt: [1])
+        #expect(f.status == 204 && f.ended)
+    }
+
     @Test func statusIsReportedFromTheStatusLine() {
         let (_, f) = parse(Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".utf8), splitAt: [9])
         #expect(f.status == 503)

@@ -181,6 +181,7 @@ struct BenchResult {
     var done = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
 
     mutating func record(stream s: BenchStream, outcome: BenchStream.Outcome) {
+        if s.reconnected { connectionsReused -= 1 }
         events += s.events
         bodyBytes += s.bodyBytes
         for kind in s.errorKinds { errors["error event: \(kind)", default: 0] += 1 }

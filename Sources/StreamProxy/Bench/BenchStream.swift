@@ -26,6 +26,9 @@ final class BenchStream {
     /// Whether the connection came from an earlier stream and nothing has arrived on it yet:
     /// if the server closed it meanwhile, the request is sent again on a new connection.
     private var retryable = false
+    /// The kept-alive connection it started on was closed by the server; it went out again on a
+    /// new one.
+    private(set) var reconnected = false
     private var parser = SSEResponseParser()
     private(set) var firstByte: ContinuousClock.Instant?
     private(set) var firstChunk: ContinuousClock.Instant?
@@ -72,6 +75,7 @@ final class BenchStream {
         connection = nil
         if retryable, end != .local {
             retryable = false
+            reconnected = true
             do { return try connect() } catch { return finish(.connection(0)) }
         }
         switch end {

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 
 /// Reads one SSE response off the wire as the load generator receives it: the HTTP head,
@@ -27,7 +28,12 @@ struct SSEResponseParser {
         var ended = false
     }
 
-    private enum Framing { case head, chunkSize, chunkExtension, chunkData(Int), chunkCRLF, closeDelimited, done }
+    private enum Framing {
+        case head, chunkSize, chunkExtension, chunkData(Int), chunkCRLF
+        /// After the last chunk: trailer lines up to an empty one (usually just that).
+        case trailer(lineEmpty: Bool)
+        case fixed(Int), closeDelimited, done
+    }
 
     private var framing = Framing.head
     /// The head so far, or the start of a body line a read boundary split.
@@ -36,6 +42,7 @@ struct SSEResponseParser {
     private var eventName: EventName?
     private var errorKind: String?
     private var chunked = false
+    private var contentLength: Int?
     private var closeRequested = false
     private var http10 = false
     /// Body bytes decoded so far.
@@ -44,7 +51,7 @@ struct SSEResponseParser {
     /// Whether the body has ended and the server allows another request on the connection.
     var connectionReusable: Bool {
         guard case .done = framing else { return false }
-        return chunked && !closeRequested && !http10
+        return (chunked || contentLength != nil) && !closeRequested && !http10
     }
 
     var isDone: Bool {
@@ -83,6 +90,29 @@ struct SSEResponseParser {
             case .chunkCRLF:
                 if base[i] == 0x0A { framing = .chunkSize }
                 i += 1
+            case .trailer(let lineEmpty):
+                let b = base[i]
+                i += 1
+                if b == 0x0A {
+                    if lineEmpty {
+                        framing = .done
+                        found.ended = true
+                        return found
+                    }
+                    framing = .trailer(lineEmpty: true)
+                } else if b != 0x0D {
+                    framing = .trailer(lineEmpty: false)
+                }
+            case .fixed(let left):
+                let take = min(left, n - i)
+                body(base + i, take, &found)
+                i += take
+                if left == take {
+                    framing = .done
+                    found.ended = true
+                    return found
+                }
+                framing = .fixed(left - take)
             case .closeDelimited:
                 body(base + i, n - i, &found)
                 i = n
@@ -102,8 +132,9 @@ struct SSEResponseParser {
 
     private mutating func endOfChunkSize(_ found: inout Findings) {
         if chunkSize == 0 {
-            framing = .done
-            found.ended = true
+            // The body is over; the response ends after the trailer's empty line, which must be
+            // read too: the next response on the connection starts after it.
+            framing = .trailer(lineEmpty: true)
         } else {
             framing = .chunkData(chunkSize)
         }
@@ -112,6 +143,9 @@ struct SSEResponseParser {
 
     /// Collects the head up to its blank line; returns the bytes consumed.
     private mutating func head(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) -> Int {
+        if carry.isEmpty, p[0] == 0x0D || p[0] == 0x0A {
+            return 1  // line ends before a status line are ignored (RFC 9112 §2.2)
+        }
         let before = carry.count
         carry.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
         // The end may straddle the previous read: look from a little before it.
@@ -133,8 +167,21 @@ struct SSEResponseParser {
             let text = String(decoding: line, as: UTF8.self).lowercased()
             if text.hasPrefix("transfer-encoding:"), text.contains("chunked") { chunked = true }
             if text.hasPrefix("connection:"), text.contains("close") { closeRequested = true }
+            if text.hasPrefix("content-length:") {
+                contentLength = Int(text.dropFirst("content-length:".count).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
         }
-        framing = chunked ? .chunkSize : .closeDelimited
+        if chunked {
+            framing = .chunkSize
+        } else if let length = contentLength {
+            framing = .fixed(length)
+            if length == 0 {
+                framing = .done
+                found.ended = true
+            }
+        } else {
+            framing = .closeDelimited
+        }
     }
 
     private mutating func body(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) {
