@@ -53,22 +53,25 @@ final class OriginResponse {
     }
 
     /// Rate mode: every tick, the bytes due for it. Ticks are 10 ms apart, or longer for slow
-    /// rates so that each write carries at least 64 bytes (a thousand streams trickling at
-    /// 100 B/s are then 1,600 writes a second, not 100,000 one-byte writes).
+    /// rates so that each write carries 64 bytes (a thousand streams trickling at 100 B/s are then
+    /// 1,600 writes a second, not 100,000 one-byte writes).
     private func tick() {
         guard !done else { return }
-        let n = min(Self.bytesPerTick(rate: options.rate), options.chunk, limit - sent)
+        let interval = Self.tickInterval(rate: options.rate, chunk: options.chunk)
+        let n = min(max(1, Int((Double(options.rate) * interval).rounded())), options.chunk, limit - sent)
         if n > 0 { write(n) }
         if sent >= limit {
             reachedLimit()
         } else {
-            timer?.schedule(after: Self.tickInterval(rate: options.rate))
+            timer?.schedule(after: interval)
         }
     }
 
-    static func tickInterval(rate: Int) -> Double { max(0.01, min(1, 64 / Double(rate))) }
-
-    static func bytesPerTick(rate: Int) -> Int { max(1, Int((Double(rate) * tickInterval(rate: rate)).rounded())) }
+    /// 10 ms, or the time `rate` takes to make a write of 64 bytes (or of `chunk`, if smaller),
+    /// at most a second.
+    static func tickInterval(rate: Int, chunk: Int) -> Double {
+        max(0.01, min(1, Double(min(64, chunk)) / Double(rate)))
+    }
 
     private func write(_ n: Int) {
         stream.write(kind.slice(offset: sent, count: n))
