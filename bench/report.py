@@ -78,7 +78,7 @@ def reuse(files):
 
 rows = []
 summary = {}
-for name in ["W1-c10", "W1-c100", "W1-c1000", "W2", "W3", "W4", "W5", "W6"]:
+for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "W5", "W6"]:
     results, files = runs(name)
     if not results:
         continue
@@ -159,7 +159,7 @@ lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this p
 lines.append("## Workloads\n")
 lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | reuse |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
+loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c100-new": "c=100, new connection per stream", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
          "W5": "c=100", "W6": "8000 at once"}
 for name, s in summary.items():
     errs = ", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"
@@ -169,22 +169,23 @@ for name, s in summary.items():
                  f"{fnum(s['rss'])} MB | {fnum(s['threads'], 0)} | {fnum(s['fds'], 0)} | {fnum(s['cpu'], 2)} | {reuse_text} |")
 lines.append("")
 lines.append("W1: 5 x `/bytes/1024`, prefix 50. W2: 5 x `/bytes/65536`, prefix 50. W3: 5 x `/bytes/104857600`, prefix 1 KiB. "
-             "W4: `/delay/10,50,100,200,400`, prefix 1 KiB. W5: refused port, `.invalid` host, `/stall` (ends at readTimeout, 15 s), "
+             "W4: `/delay/10,50,100,200,400`, prefix 1 KiB. The harness reuses a connection whose stream ended cleanly "
+             "for the next stream, as wrk and browsers do; W1-c100-new opens a new one for every stream. W5: refused port, `.invalid` host, `/stall` (ends at readTimeout, 15 s), "
              "2 x `/bytes/1024`. W6: one upstream trickling at 100 B/s, prefix 1 KiB (each stream lasts ~10 s).\n")
-if wrk_med:
+if wrk_med and "W1-c100" in summary:
     s = summary.get("W1-c100")
     lines.append("## The harness against wrk (W1, c=100)\n")
     lines.append(f"wrk -t1 -c100: {fnum(wrk_med)} requests/s (median); `stream-proxy bench -c 100`: {fnum(s['streams'])} streams/s; "
                  f"ratio {s['streams'] / wrk_med * 100:.0f}%. The bench process used {fnum(s['benchCPU'], 2)} s CPU per run and "
                  f"{fnum(s['benchRSS'])} MB RSS.\n")
-if "W6" in summary and idle_rss:
+if "W6" in summary and idle_rss and summary["W6"]["rss"] is not None:
     s = summary["W6"]
     per = (s["rss"] - idle_rss) * 1024 / max(1, s["mostOpen"])
     lines.append("## Held streams (W6)\n")
     lines.append(f"{s['mostOpen']} streams open at once; proxy RSS {fnum(idle_rss)} MB idle, {fnum(s['rss'])} MB at peak: "
                  f"{per:.1f} KiB per open stream (including its upstream transfer). Threads: {idle_threads} idle, "
                  f"{fnum(s['threads'], 0)} at peak.\n")
-if "W1-c100" in summary and "W3" in summary:
+if "W1-c100" in summary and "W3" in summary and None not in (summary["W1-c100"]["rss"], summary["W3"]["rss"]):
     lines.append("## Memory does not follow body size (W3 against W1)\n")
     lines.append(f"Peak RSS: W1 {fnum(summary['W1-c100']['rss'])} MB, W3 (100 MiB bodies) {fnum(summary['W3']['rss'])} MB: "
                  f"difference {fnum(summary['W3']['rss'] - summary['W1-c100']['rss'])} MB.\n")
@@ -204,6 +205,58 @@ if peers:
                          f"{', '.join(f'{k} {v}' for k, v in s['errors'].items()) or 'none'} | {fnum(s['rss'])} MB | 1.0x |")
     lines.append("")
 lines.append("![W1 latency percentiles against concurrency](bench/latency.png)\n")
+
+# ---- the targets of issue 5, each computed from the figures above
+targets = []
+
+
+def holds(check):
+    """A target's verdict; a figure that is missing (a failed run, no samples) does not meet it."""
+    try:
+        return bool(check())
+    except (TypeError, KeyError, ZeroDivisionError):
+        return False
+
+
+def target(name, measured, met):
+    targets.append(f"| {name} | {measured} | {'-' if met is None else ('yes' if met else '**no**')} |")
+
+
+w1 = summary.get("W1-c100")
+if w1:
+    target("W1 c=100 ≥ 5,000 streams/s", f"{fnum(w1['streams'])} streams/s", holds(lambda: w1["streams"] >= 5000))
+    target("W1 c=100 done p99 ≤ 50 ms", f"{fnum(w1['done99'], 2)} ms", holds(lambda: w1["done99"] <= 50))
+    target("W1 upstream connections reused (from /metrics)", "-" if w1["reuse"] is None else f"{w1['reuse'] * 100:.1f}%",
+           w1["reuse"] is not None and w1["reuse"] >= 0.99)
+    for peer, factor in [("fastapi", 20), ("hummingbird", 3)]:
+        p = peers.get((peer, 100))
+        if p and p["streams"] and w1["streams"]:
+            ratio = w1["streams"] / p["streams"]
+            target(f"W1 c=100 ≥ {factor}x {peer}", f"{ratio:.1f}x ({fnum(w1['streams'])} against {fnum(p['streams'])})", ratio >= factor)
+if "W4" in summary:
+    target("W4 first byte p50 ≤ 2 ms", f"{fnum(summary['W4']['ttfb50'], 2)} ms", holds(lambda: summary["W4"]["ttfb50"] <= 2))
+if w1 and "W3" in summary:
+    target("W3 peak RSS within 10 MB of W1", f"{fnum(summary['W3']['rss'])} MB against {fnum(w1['rss'])} MB",
+           holds(lambda: abs(summary["W3"]["rss"] - w1["rss"]) <= 10))
+if "W6" in summary and idle_rss and summary["W6"]["rss"] is not None:
+    s6 = summary["W6"]
+    per = (s6["rss"] - idle_rss) * 1024 / max(1, s6["mostOpen"])
+    target("W6 ≥ 8,000 open streams", f"{s6['mostOpen']:,}", s6["mostOpen"] >= 8000)
+    target("W6 ≤ 20 KiB RSS per open stream", f"{per:.1f} KiB", per <= 20)
+    target("W6 threads unchanged", f"{idle_threads} idle, {fnum(s6['threads'], 0)} at peak", s6["threads"] == idle_threads)
+if wrk_med and w1:
+    target("bench within 10% of wrk (W1 c=100)", f"{w1['streams'] / wrk_med * 100:.0f}% ({fnum(w1['streams'])} against {fnum(wrk_med)})",
+           w1["streams"] >= 0.9 * wrk_med)
+    target("bench's own RSS and CPU reported", f"{fnum(w1['benchRSS'])} MB, {fnum(w1['benchCPU'], 2)} s CPU per run", True)
+if targets:
+    lines.append("## Targets (issue 5)\n")
+    lines.append("| target | measured (median) | met |")
+    lines.append("|---|---|---|")
+    lines += targets
+    lines.append("")
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes.md")
+if os.path.exists(notes):
+    lines.append(open(notes).read().strip() + "\n")
 lines.append("## Settings used\n")
 lines.append("```\n" + settings.strip() + "\n```\n")
 lines.append("Defaults otherwise (PRODUCT.md §3): maxConnections 100, maxConnectionsPerHost 10, maxKeepalive 20, "

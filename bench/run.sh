@@ -33,22 +33,29 @@ $BIN origin --listen 127.0.0.1:$OPORT --log-level warning & pids+=($!)
 wait_up() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1${2:-/healthz}" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 did not come up" >&2; return 1; }
 wait_up $OPORT /stats
 
-# sample PID NAME: RSS kB, threads, fds, CPU ticks every 0.5 s until PID exits or the file is removed.
-sample() {
+# sample PID CSV: RSS kB, threads, fds, CPU ticks of PID and its children (a server with worker
+# processes, like uvicorn --workers, counts whole) every 0.5 s until PID exits or the sampler is
+# killed (report.py skips a line cut short by the kill). Runs in a subshell without `set -e`: a
+# process that exits between two reads must not end the sampling.
+sample() (
+  set +e +o pipefail
   local pid=$1 csv=$2
   echo "t,rss_kb,threads,fds,cpu_ticks" > "$csv"
   local t0; t0=$(date +%s.%N)
-  while kill -0 "$pid" 2>/dev/null && [ -e "$csv" ]; do
-    local rss thr fds cpu now
-    rss=$(awk '/^VmRSS:/ {print $2}' /proc/$pid/status 2>/dev/null) || break
-    thr=$(awk '/^Threads:/ {print $2}' /proc/$pid/status 2>/dev/null) || break
-    fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
-    cpu=$(awk '{print $14 + $15}' /proc/$pid/stat 2>/dev/null) || break
+  while kill -0 "$pid" 2>/dev/null; do
+    local rss=0 thr=0 fds=0 cpu=0 now p v
+    for p in $pid $(pgrep -P "$pid"); do
+      v=$(awk '/^VmRSS:/ {print $2}' /proc/$p/status 2>/dev/null); rss=$(( rss + ${v:-0} ))
+      v=$(awk '/^Threads:/ {print $2}' /proc/$p/status 2>/dev/null); thr=$(( thr + ${v:-0} ))
+      v=$(ls /proc/$p/fd 2>/dev/null | wc -l); fds=$(( fds + ${v:-0} ))
+      v=$(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null); cpu=$(( cpu + ${v:-0} ))
+    done
     now=$(date +%s.%N)
     echo "$(awk -v a="$now" -v b="$t0" 'BEGIN{printf "%.2f", a-b}'),$rss,$thr,$fds,$cpu" >> "$csv"
     sleep 0.5
   done
-}
+)
+stop_sampler() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # proxy NAME ARGS...: start the proxy with routes/flags, record its settings line.
 start_proxy() {
@@ -66,7 +73,7 @@ run() {
   sample "$PROXY" "$csv" & local sampler=$!
   $BIN bench --json "$@" "http://127.0.0.1:$PPORT/stream/$route" > "$OUT/$w-run$r.json"
   curl -s "http://127.0.0.1:$PPORT/metrics" > "$OUT/$w-run$r.metrics.txt"
-  mv "$csv" "$csv.done"; wait "$sampler" 2>/dev/null || true; mv "$csv.done" "$csv"
+  stop_sampler "$sampler"
   echo "  $w run $r: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["streamsPerSecond"], "streams/s, done p99", d["done"].get("p99Ms"), "ms, errors", d["errors"])' "$OUT/$w-run$r.json")"
 }
 
@@ -77,6 +84,8 @@ for c in 10 100 1000; do
   start_proxy "W1-c$c" --route "w1@50=$(five /bytes/1024)"
   for r in $(seq "$RUNS"); do run "W1-c$c" "$r" w1 -c "$c" -d "$DURATION"; done
   if [ "$c" = 100 ]; then
+    # As an EventSource client does: a new connection for every stream.
+    for r in $(seq "$RUNS"); do run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections; done
     for r in $(seq "$RUNS"); do
       wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
       echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
@@ -110,7 +119,7 @@ echo "== W6 held: 8000 streams on trickling upstreams (maxConnections raised to 
 start_proxy W6 --route "w6@1024=$O/bytes/100000?rate=100" --max-connections 10000 --max-connections-per-host 10000 --max-streams 10000
 IDLE_RSS=$(awk '/^VmRSS:/ {print $2}' /proc/$PROXY/status); IDLE_THREADS=$(awk '/^Threads:/ {print $2}' /proc/$PROXY/status)
 echo "W6 idle: rss_kb=$IDLE_RSS threads=$IDLE_THREADS" > "$OUT/W6-idle.txt"
-run W6 1 w6 -c 8000 -n 8000 --timeout 120s
+run W6 1 w6 -c 8000 -n 8000 --timeout 60s
 stop_proxy
 
 if [ "$PEERS" = 1 ]; then
@@ -127,7 +136,7 @@ if [ "$PEERS" = 1 ]; then
         csv="$OUT/peer-$peer-c$c-run$r.csv"
         sample "$PEERPID" "$csv" & s=$!
         $BIN bench --json -c "$c" -d "$DURATION" "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/peer-$peer-c$c-run$r.json" || true
-        mv "$csv" "$csv.done"; wait "$s" 2>/dev/null || true; mv "$csv.done" "$csv"
+        stop_sampler "$s"
         echo "  $peer c=$c run $r: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["streamsPerSecond"], "streams/s, errors", d["errors"])' "$OUT/peer-$peer-c$c-run$r.json")"
       done
     done
