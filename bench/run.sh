@@ -35,9 +35,10 @@ wait_up $OPORT /stats
 
 # sample PID CSV: RSS kB, threads, fds, CPU ticks of PID and its children (a server with worker
 # processes, like uvicorn --workers, counts whole) every 0.5 s until PID exits or the sampler is
-# killed (report.py skips a line cut short by the kill). Runs in a subshell without `set -e`: a
-# process that exits between two reads must not end the sampling.
-sample() (
+# killed (report.py skips a line cut short by the kill). Started with `&`, it runs in a subshell of
+# its own (the PID that stop_sampler kills), without `set -e`: a process that exits between two
+# reads must not end the sampling.
+sample() {
   set +e +o pipefail
   local pid=$1 csv=$2
   echo "t,rss_kb,threads,fds,cpu_ticks" > "$csv"
@@ -54,7 +55,7 @@ sample() (
     echo "$(awk -v a="$now" -v b="$t0" 'BEGIN{printf "%.2f", a-b}'),$rss,$thr,$fds,$cpu" >> "$csv"
     sleep 0.5
   done
-)
+}
 stop_sampler() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # proxy NAME ARGS...: start the proxy with routes/flags, record its settings line.

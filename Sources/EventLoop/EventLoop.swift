@@ -23,9 +23,13 @@ public final class EventLoop {
     public var owner: AnyObject?
 
     /// Creates a loop owned by the calling thread.
-    public init() throws(EventError) {
+    ///
+    /// - Parameter preciseTimers: timers fire to the microsecond (a `timerfd` under epoll)
+    ///   instead of rounded up to the next millisecond. For load generators that keep a schedule;
+    ///   it costs a system call per loop turn.
+    public init(preciseTimers: Bool = false) throws(EventError) {
         precondition(threadingEnabled, "evthread_use_pthreads failed")
-        guard let base = Self.makeBase() else { throw EventError("event_base_new") }
+        guard let base = Self.makeBase(preciseTimers: preciseTimers) else { throw EventError("event_base_new") }
         self.base = base
         self.thread = pthread_self()
         let mailbox = Mailbox()
@@ -44,10 +48,11 @@ public final class EventLoop {
     /// and is picked up again in the same turn), and the change list turns each such pair into one
     /// `epoll_ctl` or none at all, made just before the loop waits. The caveat libevent documents
     /// (descriptors cloned with `dup`) does not apply: nothing here dups a socket.
-    private static func makeBase() -> OpaquePointer? {
+    private static func makeBase(preciseTimers: Bool) -> OpaquePointer? {
         guard let config = event_config_new() else { return nil }
         defer { event_config_free(config) }
         _ = event_config_set_flag(config, Int32(EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST.rawValue))
+        if preciseTimers { _ = event_config_set_flag(config, Int32(EVENT_BASE_FLAG_PRECISE_TIMER.rawValue)) }
         return event_base_new_with_config(config)
     }
 

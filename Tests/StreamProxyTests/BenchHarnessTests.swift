@@ -9,7 +9,7 @@ import Testing
     /// Runs the harness on the calling thread until it has finished.
     private func bench(_ cluster: TestCluster, route: String, load: BenchLoad, limit: BenchLimit,
                        keepAlive: Bool = true, timeout: Double = 20) throws -> BenchResult {
-        let loop = try EventLoop()
+        let loop = try EventLoop(preciseTimers: true)
         let target = try #require(BenchTarget("http://127.0.0.1:\(cluster.proxyPort)/stream/\(route)"))
         let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: timeout, keepAlive: keepAlive)
         run.onFinished = { [unowned loop] in loop.stop() }

@@ -62,18 +62,24 @@ final class BenchRun {
         case .closed(let c):
             for _ in 0..<c { startStream(scheduled: .now) }
         case .open(let rate):
-            // Streams are due at startedAt + k / rate; a 1 ms ticker starts every stream that
-            // is due, late or not, and measures it from its due time.
+            // Streams are due at startedAt + k / rate. The timer wakes at the next due time
+            // (the loop's timers are precise), starts every stream that is due, late or not, and
+            // measures each from its due time.
             var k = 0
             let timer = LoopTimer(loop: loop) { [unowned self] in
                 let now = ContinuousClock.now
+                var next = self.startedAt
                 while !self.stoppedStarting {
                     let due = self.startedAt + .seconds(Double(k) / rate)
+                    next = due
                     guard due <= now else { break }
                     k += 1
                     self.startStream(scheduled: due)
                 }
-                if !self.stoppedStarting { self.ticker?.schedule(after: 0.001) }
+                if !self.stoppedStarting {
+                    let wait = now.duration(to: next)
+                    self.ticker?.schedule(after: max(0, Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18))
+                }
             }
             ticker = timer
             timer.schedule(after: 0)

@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
         let limit: BenchLimit = count.map { .count($0) } ?? .duration(seconds)
         raiseDescriptorLimit()
 
-        let loop = try EventLoop()
+        let loop = try EventLoop(preciseTimers: true)
         let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: streamTimeout,
                            keepAlive: !newConnections)
         let interactive = isatty(STDERR_FILENO) == 1
