@@ -83,15 +83,17 @@ five() { local p=$1; echo "$O$p,$O$p,$O$p,$O$p,$O$p"; }
 echo "== W1 small: 5 x 1 KiB, prefix 50"
 for c in 10 100 1000; do
   start_proxy "W1-c$c" --route "w1@50=$(five /bytes/1024)"
-  for r in $(seq "$RUNS"); do run "W1-c$c" "$r" w1 -c "$c" -d "$DURATION"; done
-  if [ "$c" = 100 ]; then
-    # As an EventSource client does: a new connection for every stream.
-    for r in $(seq "$RUNS"); do run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections; done
-    for r in $(seq "$RUNS"); do
+  for r in $(seq "$RUNS"); do
+    run "W1-c$c" "$r" w1 -c "$c" -d "$DURATION"
+    if [ "$c" = 100 ]; then
+      # Interleaved with the harness's runs, so that a shared machine's drift favours neither:
+      # wrk on the same proxy, then the harness as an EventSource client would load it (a new
+      # connection for every stream).
       wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
       echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
-    done
-  fi
+      run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections
+    fi
+  done
   stop_proxy
 done
 

@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// Reads one SSE response off the wire as the load generator receives it: the HTTP head,
@@ -162,14 +161,11 @@ struct SSEResponseParser {
         guard let statusLine = lines.first else { return }
         http10 = statusLine.starts(with: "HTTP/1.0".utf8)
         let fields = statusLine.split(separator: 32, maxSplits: 2)
-        found.status = fields.count >= 2 ? Int(String(decoding: fields[fields.startIndex + 1], as: UTF8.self)) ?? 0 : 0
+        found.status = fields.count >= 2 ? Self.integer(fields[fields.startIndex + 1]) ?? 0 : 0
         for line in lines.dropFirst() {
-            let text = String(decoding: line, as: UTF8.self).lowercased()
-            if text.hasPrefix("transfer-encoding:"), text.contains("chunked") { chunked = true }
-            if text.hasPrefix("connection:"), text.contains("close") { closeRequested = true }
-            if text.hasPrefix("content-length:") {
-                contentLength = Int(text.dropFirst("content-length:".count).trimmingCharacters(in: .whitespacesAndNewlines))
-            }
+            if let value = Self.value(of: "transfer-encoding", in: line), Self.contains("chunked", in: value) { chunked = true }
+            if let value = Self.value(of: "connection", in: line), Self.contains("close", in: value) { closeRequested = true }
+            if let value = Self.value(of: "content-length", in: line) { contentLength = Self.integer(value) }
         }
         if chunked {
             framing = .chunkSize
@@ -219,14 +215,58 @@ struct SSEResponseParser {
             }
             eventName = nil
             errorKind = nil
-        } else if l.starts(with: "event: ".utf8) {
+        } else if Self.bytes(l, startWith: "event: ") {
             let name = UnsafeBufferPointer(rebasing: l.dropFirst(7))
-            eventName = name.elementsEqual("chunk".utf8) ? .chunk
-                : name.elementsEqual("done".utf8) ? .done
-                : name.elementsEqual("error".utf8) ? .error : .other
-        } else if eventName == .error, l.starts(with: "data: ".utf8) {
+            eventName = Self.bytes(name, equal: "chunk") ? .chunk
+                : Self.bytes(name, equal: "done") ? .done
+                : Self.bytes(name, equal: "error") ? .error : .other
+        } else if eventName == .error, Self.bytes(l, startWith: "data: ") {
             errorKind = Self.kind(in: l)
         }
+    }
+
+    @inline(__always)
+    private static func bytes(_ b: UnsafeBufferPointer<UInt8>, startWith s: StaticString) -> Bool {
+        b.count >= s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    @inline(__always)
+    private static func bytes(_ b: UnsafeBufferPointer<UInt8>, equal s: StaticString) -> Bool {
+        b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
+    }
+
+    /// The value of header field `name` (lowercase) if `line` is that field, without surrounding
+    /// blanks or the line's CR. Bytes throughout: no strings are made for the head.
+    private static func value(of name: StaticString, in line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        let n = name.utf8CodeUnitCount
+        guard line.count > n, line[line.startIndex + n] == UInt8(ascii: ":") else { return nil }
+        let matches = name.withUTF8Buffer { key in
+            zip(key, line).allSatisfy { k, b in k == (b | (b >= 65 && b <= 90 ? 0x20 : 0)) }
+        }
+        guard matches else { return nil }
+        var value = line[(line.startIndex + n + 1)...]
+        while let b = value.first, b == 32 || b == 9 { value = value.dropFirst() }
+        while let b = value.last, b == 32 || b == 9 || b == 13 { value = value.dropLast() }
+        return value
+    }
+
+    /// Whether `value` contains the lowercase `token`, case-insensitively.
+    private static func contains(_ token: StaticString, in value: ArraySlice<UInt8>) -> Bool {
+        let lowered = value.map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }
+        return token.withUTF8Buffer { t in
+            lowered.withUnsafeBufferPointer { find(Array(t), in: $0, from: 0) != nil }
+        }
+    }
+
+    /// A decimal number, or nil.
+    private static func integer(_ digits: some Collection<UInt8>) -> Int? {
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var n = 0
+        for d in digits {
+            guard d >= 48 && d <= 57 else { return nil }
+            n = n * 10 + Int(d - 48)
+        }
+        return n
     }
 
     /// The value of `"kind":"..."` in an error event's JSON.
