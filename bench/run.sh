@@ -42,17 +42,19 @@ sample() {
   set +e +o pipefail
   local pid=$1 csv=$2
   echo "t,rss_kb,threads,fds,cpu_ticks" > "$csv"
-  local t0; t0=$(date +%s.%N)
+  local t0=$EPOCHREALTIME
+  # Bash builtins only (one pgrep a sample): the sampler must not take CPU from what it measures.
   while kill -0 "$pid" 2>/dev/null; do
-    local rss=0 thr=0 fds=0 cpu=0 now p v
+    local rss=0 thr=0 fds=0 cpu=0 p k v rest stat fdlist
     for p in $pid $(pgrep -P "$pid"); do
-      v=$(awk '/^VmRSS:/ {print $2}' /proc/$p/status 2>/dev/null); rss=$(( rss + ${v:-0} ))
-      v=$(awk '/^Threads:/ {print $2}' /proc/$p/status 2>/dev/null); thr=$(( thr + ${v:-0} ))
-      v=$(ls /proc/$p/fd 2>/dev/null | wc -l); fds=$(( fds + ${v:-0} ))
-      v=$(awk '{print $14 + $15}' /proc/$p/stat 2>/dev/null); cpu=$(( cpu + ${v:-0} ))
+      while read -r k v rest; do
+        case $k in VmRSS:) rss=$(( rss + v ));; Threads:) thr=$(( thr + v ));; esac
+      done < "/proc/$p/status" 2>/dev/null
+      fdlist=(/proc/$p/fd/*); fds=$(( fds + ${#fdlist[@]} ))
+      stat=$(< "/proc/$p/stat") 2>/dev/null; stat=${stat##*) }
+      read -r -a f <<< "$stat"; cpu=$(( cpu + ${f[11]:-0} + ${f[12]:-0} ))
     done
-    now=$(date +%s.%N)
-    echo "$(awk -v a="$now" -v b="$t0" 'BEGIN{printf "%.2f", a-b}'),$rss,$thr,$fds,$cpu" >> "$csv"
+    printf '%.2f,%d,%d,%d,%d\n' "$(( ${EPOCHREALTIME/./} - ${t0/./} ))e-6" "$rss" "$thr" "$fds" "$cpu" >> "$csv"
     sleep 0.5
   done
 }
@@ -89,7 +91,10 @@ for c in 10 100 1000; do
       # Interleaved with the harness's runs, so that a shared machine's drift favours neither:
       # wrk on the same proxy, then the harness as an EventSource client would load it (a new
       # connection for every stream).
+      # Sampled like the harness's runs, so that the sampler's own cost is the same for both.
+      sample "$PROXY" "$OUT/W1-wrk-run$r.csv" & wrk_sampler=$!
       wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
+      stop_sampler "$wrk_sampler"
       echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
       run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections
     fi
