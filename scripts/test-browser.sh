@@ -51,16 +51,27 @@ port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0
 log=$(mktemp -t stream-proxy-browser.XXXXXX)
 server=""
 tests=""
-stop() {  # $1: pid; SIGTERM, then SIGKILL after 5 s
+stop() {  # $1: pid; SIGTERM, then SIGKILL after 5 s. Status: the process's exit status.
   kill -TERM "$1" 2>/dev/null || return 0
   for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  local status=0
+  wait "$1" 2>/dev/null || status=$?
+  return $status
 }
 cleanup() {
   # pytest runs in a session of its own: whatever it left (chromedriver, chromium) is in it.
   if [ -n "$tests" ]; then kill -KILL -- "-$tests" 2>/dev/null || true; fi
-  if [ -n "$server" ]; then stop "$server"; fi
+  if [ -n "$server" ]; then
+    # SIGTERM must end the server with status 0 (graceful drain). Anything else is a defect
+    # to see: its log is printed (the status of the tests is left as they found it).
+    local status=0
+    stop "$server" || status=$?
+    if [ "$status" != 0 ]; then
+      echo "test-browser: stream-proxy exited with status $status after SIGTERM; its log:" >&2
+      cat "$log" >&2 || true
+    fi
+  fi
   rm -f "$log"
 }
 trap cleanup EXIT
