@@ -17,11 +17,6 @@ final class ConnectionLedger {
     /// it from a later socket given the same descriptor number).
     private var sockets: [curl_socket_t: (host: Int, inode: UInt)] = [:]
 
-    /// Finds a transfer to `host` that was admitted with a reservation but reused an existing
-    /// connection instead, and hands its lease over (set by the multi). libcurl always prefers
-    /// reuse, so such spare reservations appear when a connection went idle in the meantime.
-    var takeSpareReservation: ((Int) -> Bool)?
-
     init(budget: ConnectionBudget) {
         self.budget = budget
     }
@@ -60,7 +55,7 @@ final class ConnectionLedger {
         if let stale = sockets.removeValue(forKey: fd) { forget(stale.host) }
         if !reserved && !reserve(host) {
             reapClosedSockets()
-            if !reserve(host) && !(takeSpareReservation?(host) ?? false) { return false }
+            if !reserve(host) { return false }
         }
         sockets[fd] = (host, Self.inode(of: fd))
         return true

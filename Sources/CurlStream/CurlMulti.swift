@@ -68,7 +68,6 @@ public final class CurlMulti {
         self.multi = try Self.makeMultiHandle(options: options)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
-        ledger.takeSpareReservation = { [unowned self] host in self.takeSpareReservation(host) }
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
         poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireQueued() }
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
@@ -298,20 +297,6 @@ public final class CurlMulti {
                     + "(maxConnections \(options.maxConnections), per host \(options.maxConnectionsPerHost))")))
         }
         armPoolTimer()
-    }
-
-    /// A transfer to `host` holding a reservation while already attached to a reused
-    /// connection gives it up (see ``ConnectionLedger/takeSpareReservation``).
-    func takeSpareReservation(_ host: Int) -> Bool {
-        for t in transfers.values where t.reservedLease && t.host == host && t.openedSocket == nil {
-            guard let easy = t.easy else { continue }
-            var fd: curl_socket_t = -1
-            if CCurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK, fd >= 0 {
-                t.reservedLease = false
-                return true
-            }
-        }
-        return false
     }
 
     // MARK: - Timeouts
