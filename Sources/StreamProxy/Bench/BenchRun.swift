@@ -45,9 +45,7 @@ final class BenchRun {
     init(loop: EventLoop, target: BenchTarget, load: BenchLoad, limit: BenchLimit, streamTimeout: Double, keepAlive: Bool = true) {
         self.loop = loop
         self.keepAlive = keepAlive
-        var t = target
-        t.keepAlive = keepAlive
-        self.request = t.request
+        self.request = target.request(keepAlive: keepAlive)
         self.target = target
         self.load = load
         self.limit = limit
@@ -158,8 +156,6 @@ final class BenchRun {
     }
 
     private func finish() {
-        for c in idle { c.close() }
-        idle.removeAll()
         timeoutSweep = nil
         progressTimer = nil
         stopTimer = nil

@@ -23,12 +23,9 @@ struct BenchTarget: Sendable {
         }
     }
 
-    /// Whether each stream asks for its connection to be closed (`--new-connections`) or leaves
-    /// it open for the next stream, as `wrk` and browsers do.
-    var keepAlive = true
-
-    /// The request every stream sends.
-    var request: [UInt8] {
+    /// The request every stream sends: it leaves the connection open for the next stream (as
+    /// `wrk` and browsers do) or, for `--new-connections`, asks for it to be closed.
+    func request(keepAlive: Bool) -> [UInt8] {
         Array("GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n\(keepAlive ? "" : "Connection: close\r\n")\r\n".utf8)
     }
 }
