@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 N=${N:-10000}
 REPS=${REPS:-3}
 WORKERS=${WORKERS:-$(nproc)}
+./scripts/install-deps.sh
+if [ "${WRK:-0}" = 1 ] && ! command -v wrk >/dev/null; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; fi
 swift build -c release --product stream-proxy >/dev/null
 BIN=.build/release/stream-proxy
 O=http://127.0.0.1:19311/bytes/1024

@@ -45,7 +45,7 @@ sample() {
   local t0=$EPOCHREALTIME
   # Bash builtins only (one pgrep a sample): the sampler must not take CPU from what it measures.
   while kill -0 "$pid" 2>/dev/null; do
-    local rss=0 thr=0 fds=0 cpu=0 p k v rest stat fdlist
+    local rss=0 thr=0 fds=0 cpu=0 p k v rest stat fdlist f
     for p in $pid $(pgrep -P "$pid"); do
       while read -r k v rest; do
         case $k in VmRSS:) rss=$(( rss + v ));; Threads:) thr=$(( thr + v ));; esac
