@@ -50,6 +50,11 @@ let package = Package(
             name: "stream-proxy",
             dependencies: ["StreamProxy"]
         ),
+        // The pool's state machine and budget, without sockets or sleeps.
+        .testTarget(
+            name: "CurlStreamTests",
+            dependencies: ["CurlStream"]
+        ),
         .testTarget(
             name: "StreamProxyTests",
             dependencies: ["StreamProxy", "EventLoop", "CurlStream"]

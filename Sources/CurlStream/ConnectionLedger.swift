@@ -1,91 +1,100 @@
 import CCurl
 import Glibc
 
-/// A multi's side of its ``ConnectionBudget``: the leases it holds, per host and per socket.
+/// The sockets libcurl opened through our CURLOPT_OPENSOCKETFUNCTION, each matched with the
+/// lease it holds, and which of them are in use.
 ///
-/// libcurl opens and closes connections through our CURLOPT_OPENSOCKETFUNCTION and
-/// CURLOPT_CLOSESOCKETFUNCTION, so every socket is matched with a lease. The close callback
-/// can come from `curl_multi_cleanup`, after the multi is gone: the ledger is a separate object
-/// that outlives the multi handle for that reason.
+/// libcurl reports most closes through CURLOPT_CLOSESOCKETFUNCTION, but 7.88 closes a socket
+/// that never became a connection's socket (a connect attempt cut short, or lost to another
+/// address) with a plain `close` (lib/cf-socket.c, `cf_socket_close` of an inactive socket). All
+/// such sockets belong to one transfer's connect, so when a transfer leaves the multi handle the
+/// ledger checks the sockets it opened: one that is closed, or whose descriptor number now names
+/// another socket (its inode differs), has its lease returned then. Every lease returns exactly
+/// once: through the close callback, this check, or ``giveUp(host:isWatched:)``.
+///
+/// The close callback can come from `curl_multi_cleanup`, after the multi is gone: the ledger is
+/// a separate object for that reason, and reports through `onGone`, which its owner clears first.
 final class ConnectionLedger {
-    let budget: ConnectionBudget
-    /// Leases per local host id: sockets open plus reservations not yet turned into sockets.
-    private(set) var leases: [Int] = []
-    private var hostLeases: [HostLeases] = []
-    private var hostIDs: [String: Int] = [:]
-    /// Sockets libcurl opened: the host each holds a lease for, and the socket's inode (to tell
-    /// it from a later socket given the same descriptor number).
-    private var sockets: [curl_socket_t: (host: Int, inode: UInt)] = [:]
-
-    init(budget: ConnectionBudget) {
-        self.budget = budget
+    private struct Socket {
+        let host: Int
+        let inode: UInt
+        /// The transfer using the socket; nil while it idles in libcurl's cache.
+        var user: TransferID?
+        /// Shut down by us; its lease already returned, libcurl closes it when it notices.
+        var givenUp = false
     }
 
-    /// The local id of `hostKey`.
-    func host(_ hostKey: String) -> Int {
-        if let id = hostIDs[hostKey] { return id }
-        let id = hostLeases.count
-        hostIDs[hostKey] = id
-        hostLeases.append(budget.host(hostKey))
-        leases.append(0)
-        return id
-    }
+    private var sockets: [curl_socket_t: Socket] = [:]
+    /// Sockets that no transfer uses, per local host id (idle, or given up).
+    private var unused: [Set<curl_socket_t>] = []
+    /// A socket's lease returns (with its local host id).
+    var onGone: ((Int) -> Void)?
 
     /// Whether libcurl has sockets open (in use or idle).
     var hasSockets: Bool { !sockets.isEmpty }
 
-    /// Takes a lease for a connection to `host`.
-    func reserve(_ host: Int) -> Bool {
-        guard budget.tryAcquire(hostLeases[host]) else { return false }
-        leases[host] += 1
-        return true
+    /// libcurl opened `fd` to `host` for transfer `id`.
+    func opened(_ fd: curl_socket_t, host: Int, by id: TransferID) {
+        // The descriptor number is ours again: libcurl closed the socket it had without telling us.
+        if let stale = sockets.removeValue(forKey: fd) { forget(fd, stale) }
+        sockets[fd] = Socket(host: host, inode: Self.inode(of: fd), user: id)
     }
 
-    /// Returns a lease that never became a socket.
-    func unreserve(_ host: Int) {
-        leases[host] -= 1
-        budget.release(hostLeases[host])
-    }
-
-    /// libcurl opened `fd` for `host`, under a reservation or (when it found no idle connection
-    /// we expected it to reuse) under a lease taken now. False: no lease, do not connect.
-    func opened(_ fd: curl_socket_t, host: Int, reserved: Bool) -> Bool {
-        // The descriptor number is ours again: libcurl closed the socket it had without our
-        // close callback (7.88 does so for some aborted transfers).
-        if let stale = sockets.removeValue(forKey: fd) { forget(stale.host) }
-        if !reserved && !reserve(host) {
-            reapClosedSockets()
-            if !reserve(host) { return false }
-        }
-        sockets[fd] = (host, Self.inode(of: fd))
-        return true
-    }
-
-    /// libcurl closed `fd`.
+    /// libcurl closed `fd` (close callback).
     func closed(_ fd: curl_socket_t) {
         guard let s = sockets.removeValue(forKey: fd) else { return }
-        forget(s.host)
+        forget(fd, s)
     }
 
-    /// Releases the leases of sockets that libcurl closed without telling us (the descriptor is
-    /// closed, or now belongs to another socket).
-    func reapClosedSockets() {
-        for (fd, s) in sockets where Self.inode(of: fd) != s.inode {
-            sockets[fd] = nil
-            forget(s.host)
+    /// libcurl watches `fd` for transfer `id` (socket callback): the socket is in use.
+    func using(_ fd: curl_socket_t, by id: TransferID) -> Bool {
+        guard var s = sockets[fd], s.user != id else { return false }
+        if s.user == nil { unused[s.host].remove(fd) }
+        s.user = id
+        sockets[fd] = s
+        return true
+    }
+
+    /// Transfer `id` left the multi handle. The sockets it used are idle now unless libcurl
+    /// closed them; `fds` are those it opened or was seen using.
+    func released(by id: TransferID, fds: [curl_socket_t]) {
+        for fd in fds {
+            guard var s = sockets[fd] else { continue }
+            if s.inode != Self.inode(of: fd) {
+                sockets[fd] = nil
+                forget(fd, s)
+            } else if s.user == id {
+                s.user = nil
+                sockets[fd] = s
+                grow(s.host)
+                unused[s.host].insert(fd)
+            }
         }
     }
 
-    private func forget(_ host: Int) {
-        leases[host] -= 1
-        budget.release(hostLeases[host])
+    /// Shuts down one idle socket to `host` that libcurl is not watching. libcurl finds it dead
+    /// at its next look (a liveness poll before reuse, or its once-a-second prune) and closes it;
+    /// the lease is returned now, so the caller counts it as gone. False if there is none.
+    func giveUp(host: Int, isWatched: (curl_socket_t) -> Bool) -> Bool {
+        guard host < unused.count else { return false }
+        for fd in unused[host] {
+            guard var s = sockets[fd], !s.givenUp, !isWatched(fd) else { continue }
+            unused[host].remove(fd)
+            s.givenUp = true
+            sockets[fd] = s
+            shutdown(fd, Int32(SHUT_RDWR))
+            return true
+        }
+        return false
     }
 
-    /// Returns every lease still held; after `curl_multi_cleanup`, which closes (and reports)
-    /// every connection, this finds nothing unless libcurl kept a socket from us.
-    func releaseAll() {
-        for (_, s) in sockets { budget.release(hostLeases[s.host]) }
-        sockets.removeAll()
+    private func forget(_ fd: curl_socket_t, _ s: Socket) {
+        if s.host < unused.count { unused[s.host].remove(fd) }
+        if !s.givenUp { onGone?(s.host) }
+    }
+
+    private func grow(_ host: Int) {
+        while unused.count <= host { unused.append([]) }
     }
 
     /// The inode of the socket behind `fd`, 0 when `fd` is not open.

@@ -6,11 +6,12 @@ import EventLoop
 /// watches; readiness and timeouts go back to `curl_multi_socket_action`.
 extension CurlMulti {
 
-    func watch(_ fd: curl_socket_t, _ what: Int32) {
+    func watch(_ fd: curl_socket_t, _ what: Int32, for easy: UnsafeMutableRawPointer?) {
         if what == CURL_POLL_REMOVE {
             if let event = sockets.removeValue(forKey: fd) { event_free(event) }
             return
         }
+        socketInUse(fd, by: easy)
         var flags = CEvent_EV_PERSIST
         if what & CURL_POLL_IN != 0 { flags |= CEvent_EV_READ }
         if what & CURL_POLL_OUT != 0 { flags |= CEvent_EV_WRITE }
@@ -39,8 +40,8 @@ extension CurlMulti {
     }
 }
 
-let socketCallback: curl_socket_callback = { _, fd, what, userp, _ in
-    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().watch(fd, what)
+let socketCallback: curl_socket_callback = { easy, fd, what, userp, _ in
+    Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().watch(fd, what, for: easy)
     return 0
 }
 
@@ -55,7 +56,6 @@ let curlSocketReady: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> 
     if events & CEvent_EV_WRITE != 0 { flags |= CURL_CSELECT_OUT }
     Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().socketAction(fd, flags)
 }
-
 
 let curlTimerFired: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
     Unmanaged<CurlMulti>.fromOpaque(arg!).takeUnretainedValue().timerFired()

@@ -19,6 +19,9 @@ public final class CurlMultiCounters: Sendable {
     public let drained = Atomic<Int>(0)
     /// Transfers cut after `finish` or `cancel` (connection closed).
     public let cut = Atomic<Int>(0)
+    /// Idle connections given up (shut down) so that their lease could serve a waiting transfer
+    /// or to keep idle connections within maxKeepalive.
+    public let givenUp = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)

@@ -9,8 +9,8 @@ import Glibc
 /// exactly that long (the easy handle leaves the multi before the table lets go).
 final class Transfer {
     enum State {
-        /// Waiting for a connection slot.
-        case queued(deadline: ContinuousClock.Instant)
+        /// Waiting for a connection slot (the deadline is the pool's).
+        case queued
         /// On the multi handle, reporting to the consumer.
         case running
         /// The consumer is done; a small known remainder is read and discarded for reuse.
@@ -29,32 +29,29 @@ final class Transfer {
 
     let id: TransferID
     let request: TransferRequest
-    /// The local id of `request.hostKey` (see ``Admission``).
+    /// The local id of `request.hostKey` (see ``PoolStateMachine``).
     var host = 0
-    /// Admitted with a new lease that no socket has taken yet (see ``ConnectionLedger``).
-    var reservedLease = false
-    /// The socket libcurl opened for this transfer, if it opened one.
-    var openedSocket: curl_socket_t?
-    /// libcurl wanted a new connection for this transfer and no lease was free (it had expected
-    /// to reuse an idle one that turned out dead or taken): the transfer goes back to the queue.
+    /// Sockets this transfer opened or was seen using (see ``ConnectionLedger``).
+    var fds: [curl_socket_t] = []
+    /// libcurl wanted a new connection for this transfer and no lease was free (it had been
+    /// admitted to reuse an idle one that turned out dead or taken): it goes back to the queue.
     var leaseDenied = false
-    /// Admit this transfer only with a lease of its own (it was denied one before).
-    var needsNewConnection = false
+    /// Whether the pool has been told if this transfer reused a connection.
+    var reuseReported = false
     /// SO_RCVBUF for sockets this transfer opens; set by the multi.
     var receiveBuffer: Int32 = 64 * 1024
-    /// Where socket opens are reported; set by the multi.
-    unowned(unsafe) var ledger: ConnectionLedger!
+    /// The multi the transfer runs on; it outlives every transfer in its table.
+    unowned(unsafe) var multi: CurlMulti!
     var state: State
     let onEvent: (TransferEvent) -> Void
-    private(set) var easy: UnsafeMutableRawPointer?
+    /// Set by `attach`, taken back by `detachEasy`.
+    var easy: UnsafeMutableRawPointer?
     /// libcurl writes its detailed error text here (CURLOPT_ERRORBUFFER).
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
 
     var headSent = false
     var contentLength: Int64?
     var bytesReceived: Int64 = 0
-    /// Whether the response being read is a redirect that libcurl will follow.
-    var inRedirect = false
     var sawLocation = false
 
     /// The consumer asked to pause; the next write callback returns CURL_WRITEFUNC_PAUSE.
@@ -65,13 +62,12 @@ final class Transfer {
     /// When a byte last arrived (or the transfer started or resumed): read-timeout bookkeeping.
     var lastActivity: ContinuousClock.Instant
 
-    init(id: TransferID, request: TransferRequest, deadline: ContinuousClock.Instant,
-         onEvent: @escaping (TransferEvent) -> Void) {
+    init(id: TransferID, request: TransferRequest, onEvent: @escaping (TransferEvent) -> Void) {
         self.id = id
         self.request = request
-        self.state = .queued(deadline: deadline)
+        self.state = .queued
         self.onEvent = onEvent
-        self.lastActivity = deadline
+        self.lastActivity = .now
         errorBuffer.initialize(to: 0)
     }
 
@@ -94,63 +90,12 @@ final class Transfer {
 
     var hasHeldBytes: Bool { heldStart < held.count }
 
-    /// Makes `h` (fresh, or reset by `curl_easy_reset`) this transfer's easy handle and sets
-    /// every option. Handles are reset between transfers: besides options, a reset clears state
-    /// libcurl 7.88 otherwise carries over, such as its dead-connection retry count.
-    func attach(_ h: UnsafeMutableRawPointer, options: TransferOptions) -> Bool {
-        easy = h
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        errorBuffer[0] = 0
-        var ok = Self.configure(h, options: options, ledger: ledger)
-        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
-        check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
-        return ok
-    }
-
-    /// The options every transfer of a multi shares.
-    private static func configure(_ h: UnsafeMutableRawPointer, options: TransferOptions, ledger: ConnectionLedger) -> Bool {
-        var ok = true
-        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
-        // libcurl frees the receive buffer when a transfer is done and allocates it at this size
-        // for the next; it refuses the option while a buffer exists. A reset handle that refused
-        // would believe in a 16 KiB buffer of another size: attach fails and the handle is dropped.
-        check(CCurl_easy_setopt_long(h, CURLOPT_BUFFERSIZE, options.receiveBufferSize))
-        check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
-        check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
-        // Every connection is matched with a lease of the process-wide budget. The close
-        // callback outlives any transfer (libcurl closes cached connections later), so it
-        // reports to the ledger, which outlives the multi handle.
-        check(CCurl_easy_setopt_opensocket_callback(h, CURLOPT_OPENSOCKETFUNCTION, openSocketCallback))
-        check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
-        check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
-        check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
-        check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
-        check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
-        check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
-        check(CCurl_easy_setopt_string(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
-        // HTTP/1.1 keeps "connections" meaning connections for the pool limits.
-        check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
-        check(CCurl_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options.connectTimeout)))
-        check(CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(options.totalTimeout)))
-        check(CCurl_easy_setopt_long(h, CURLOPT_MAXAGE_CONN, max(1, Int(options.keepaliveExpiry.rounded(.up)))))
-        check(CCurl_easy_setopt_long(h, CURLOPT_TCP_NODELAY, 1))
-        check(CCurl_easy_setopt_string(h, CURLOPT_USERAGENT, options.userAgent))
-        if let ca = options.caFile { check(CCurl_easy_setopt_string(h, CURLOPT_CAINFO, ca)) }
-        return ok
-    }
-
     /// Back to waiting for a slot, as if never started (it has reported nothing yet).
-    func requeue(deadline: ContinuousClock.Instant) {
-        state = .queued(deadline: deadline)
+    func requeue() {
+        state = .queued
         leaseDenied = false
-        needsNewConnection = true
-        reservedLease = false
-        openedSocket = nil
+        reuseReported = false
+        fds.removeAll()
         headSent = false
         bytesReceived = 0
         contentLength = nil
@@ -235,21 +180,20 @@ final class Transfer {
             return 0
         }
         lastActivity = .now
-        if reservedLease, info(CURLINFO_NUM_CONNECTS) == 0 {
-            // Admitted with a new lease, but libcurl reused an idle connection: give it back.
-            reservedLease = false
-            ledger.unreserve(host)
+        if !reuseReported {
+            // The connection is made: a lease taken for a new one returns if libcurl reused one.
+            reuseReported = true
+            if info(CURLINFO_NUM_CONNECTS) == 0 { multi.reservationUnused(self) }
         }
         if line.starts(with: "HTTP/".utf8) {
             sawLocation = false
-            inRedirect = false
         } else if line.count >= 9, asciiLowercasedPrefix(line, 9) == "location:" {
             sawLocation = true
         } else if line.count <= 2, line.first == UInt8(ascii: "\r") || line.first == UInt8(ascii: "\n") {
             // End of one response's headers.
             let status = info(CURLINFO_RESPONSE_CODE)
             if status < 200 || (sawLocation && (300..<400).contains(status)) {
-                inRedirect = status >= 300
+                // An interim response, or a redirect libcurl follows: the head is still to come.
             } else if !headSent {
                 sendHead()
                 if case .aborting = state { return 0 }
@@ -286,40 +230,37 @@ final class Transfer {
         guard fd >= 0 else { return CCurl_SOCKET_BAD }
         var size = receiveBuffer
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        guard ledger.opened(fd, host: host, reserved: reservedLease) else {
+        guard multi.socketOpened(fd, by: self) else {
             close(fd)
             leaseDenied = true
             return CCurl_SOCKET_BAD
         }
-        reservedLease = false
-        openedSocket = fd
+        fds.append(fd)
         return fd
     }
 }
 
-private let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
+let openSocketCallback: curl_opensocket_callback = { clientp, _, address in
     guard let clientp, let address else { return CCurl_SOCKET_BAD }
     return Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue().openSocket(address)
 }
 
-private let closeSocketCallback: curl_closesocket_callback = { clientp, fd in
+let closeSocketCallback: curl_closesocket_callback = { clientp, fd in
     close(fd)
     if let clientp { Unmanaged<ConnectionLedger>.fromOpaque(clientp).takeUnretainedValue().closed(fd) }
     return 0
 }
 
-private func milliseconds(_ seconds: Double) -> Int { max(1, Int((seconds * 1000).rounded())) }
-
 private func asciiLowercasedPrefix(_ bytes: UnsafeRawBufferPointer, _ n: Int) -> String {
     String(decoding: bytes.prefix(n).map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }, as: UTF8.self)
 }
 
-private let writeCallback: curl_write_callback = { ptr, size, count, userdata in
+let writeCallback: curl_write_callback = { ptr, size, count, userdata in
     let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
     return transfer.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
 }
 
-private let headerCallback: curl_write_callback = { ptr, size, count, userdata in
+let headerCallback: curl_write_callback = { ptr, size, count, userdata in
     let transfer = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
     return transfer.receivedHeader(UnsafeRawBufferPointer(start: ptr, count: size * count))
 }

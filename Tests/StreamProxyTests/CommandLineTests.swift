@@ -57,4 +57,17 @@ struct CommandLineTests {
             #expect(r.stdout.contains("USAGE"))
         }
     }
+
+    /// Any combination of connection limits and workers starts (a per-host limit above the
+    /// total is capped by it; workers may exceed every limit), and serves the demo stream.
+    @Test(arguments: [["--workers", "16"], ["--max-connections", "3"],
+                      ["--workers", "4", "--max-connections", "2", "--max-connections-per-host", "50", "--max-keepalive", "0"]])
+    func anyCombinationOfLimitsStarts(arguments: [String]) throws {
+        let proxy = try ProxyProcess(arguments: arguments)
+        let (head, events, _) = try readSSE(port: proxy.port, path: "/stream")
+        #expect(head.status == 200)
+        #expect(events.last?.event == "done")
+        let pool = try events.filter { $0.event == "error" }.filter { try $0.json().string("kind") == "pool" }
+        #expect(pool.isEmpty, "\(arguments): \(pool.count) pool errors")
+    }
 }

@@ -371,7 +371,6 @@ struct BrokenSetting: Sendable, CustomTestStringConvertible {
     BrokenSetting("prefix", "above maxPrefix") { $0.prefix = $0.maxPrefix + 1 },
     BrokenSetting("maxConnections", "-3") { $0.maxConnections = -3 },
     BrokenSetting("maxConnectionsPerHost", "0") { $0.maxConnectionsPerHost = 0 },
-    BrokenSetting("maxConnectionsPerHost", "above maxConnections") { $0.maxConnectionsPerHost = $0.maxConnections + 1 },
     BrokenSetting("maxKeepalive", "-1") { $0.maxKeepalive = -1 },
     BrokenSetting("keepaliveExpiry", "0") { $0.keepaliveExpiry = 0 },
     BrokenSetting("connectTimeout", "-1") { $0.connectTimeout = -1 },

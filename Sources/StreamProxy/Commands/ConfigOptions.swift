@@ -31,13 +31,13 @@ public struct ConfigOptions: ParsableArguments {
     @Option(help: help("The most bytes per upstream a request may ask for.", default: defaults.maxPrefix, "size"))
     public var maxPrefix: String?
 
-    @Option(help: help("Upstream connections open at once, whole process.", default: defaults.maxConnections))
+    @Option(help: help("Upstream connections open at once, whole process (all workers together).", default: defaults.maxConnections))
     public var maxConnections: String?
 
-    @Option(help: help("Upstream connections open at once, per upstream host.", default: defaults.maxConnectionsPerHost))
+    @Option(help: help("Upstream connections open at once to one upstream host, whole process; a value above --max-connections is capped by it.", default: defaults.maxConnectionsPerHost))
     public var maxConnectionsPerHost: String?
 
-    @Option(help: help("Idle upstream connections kept for reuse.", default: defaults.maxKeepalive))
+    @Option(help: help("Idle upstream connections kept for reuse, whole process.", default: defaults.maxKeepalive))
     public var maxKeepalive: String?
 
     @Option(help: help("How long an idle upstream connection is kept; durations take units like 500ms, 5s, 2m.", default: seconds(defaults.keepaliveExpiry), "duration"))

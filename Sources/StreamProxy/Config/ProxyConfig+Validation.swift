@@ -19,12 +19,10 @@ extension ProxyConfig {
         try checkPositive(maxUpstreamsPerStream, "maxUpstreamsPerStream")
         try checkRoutes()
         try check(prefix, in: 1...maxPrefix, "prefix", bounds: "1 and maxPrefix (\(maxPrefix))")
+        // The connection limits hold for the whole process whatever `workers` is; a per-host
+        // limit above the total is simply capped by it.
         try checkPositive(maxConnections, "maxConnections")
-        try check(maxConnectionsPerHost, in: 1...maxConnections, "maxConnectionsPerHost",
-                  bounds: "1 and maxConnections (\(maxConnections))")
-        // Each worker gets a fixed share of the connection limits (they hold for the process).
-        try check(maxConnectionsPerHost, in: workers...maxConnections, "maxConnectionsPerHost",
-                  bounds: "workers (\(workers)), each worker's share being at least 1, and maxConnections (\(maxConnections))")
+        try checkPositive(maxConnectionsPerHost, "maxConnectionsPerHost")
         try checkNotNegative(maxKeepalive, "maxKeepalive")
         try checkDuration(keepaliveExpiry, "keepaliveExpiry")
         try checkDuration(connectTimeout, "connectTimeout")

@@ -12,24 +12,35 @@ final class ProxyMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let scrape = Mutex<[String: Int]>([:])
     private let gate: StreamGate
+    private let budget: ConnectionBudget
     private let workers = Mutex<[WorkerMetrics]>([])
 
     private let streamsOpen: Gauge
+    private let connectionsOpen: Gauge
+    private let connectionsPeak: Gauge
+    private let connectionsIdle: Gauge
     private let openFDs: Gauge
     private let threads: Gauge
     private let residentBytes: Gauge
 
-    init(gate: StreamGate) {
+    init(gate: StreamGate, budget: ConnectionBudget) {
         self.gate = gate
+        self.budget = budget
         streamsOpen = registry.makeGauge(descriptor: metric("streamproxy_streams_open", "Client streams open now."))
+        connectionsOpen = registry.makeGauge(descriptor: metric("streamproxy_upstream_connections_open",
+            "Upstream connection leases held now, whole process (connections in use or idle, and ones being opened)."))
+        connectionsPeak = registry.makeGauge(descriptor: metric("streamproxy_upstream_connections_open_max",
+            "The most upstream connection leases held at once since start."))
+        connectionsIdle = registry.makeGauge(descriptor: metric("streamproxy_upstream_connections_idle",
+            "Idle upstream connections kept for reuse, whole process."))
         openFDs = registry.makeGauge(descriptor: metric("process_open_fds", "Open file descriptors."))
         threads = registry.makeGauge(descriptor: metric("process_threads", "Threads of the process."))
         residentBytes = registry.makeGauge(descriptor: metric("process_resident_memory_bytes", "Resident memory size in bytes."))
     }
 
     /// Registers a worker's metrics.
-    func addWorker(_ n: Int, curl: CurlMultiCounters, budget: ConnectionBudget) -> WorkerMetrics {
-        let m = WorkerMetrics(registry: registry, worker: n, curl: curl, budget: budget)
+    func addWorker(_ n: Int, curl: CurlMultiCounters) -> WorkerMetrics {
+        let m = WorkerMetrics(registry: registry, worker: n, curl: curl)
         workers.withLock { $0.append(m) }
         return m
     }
@@ -38,6 +49,9 @@ final class ProxyMetrics: Sendable {
     func render() -> [UInt8] {
         scrape.withLock { mirrored in
             streamsOpen.set(Int64(gate.count))
+            connectionsOpen.set(Int64(budget.openConnections))
+            connectionsPeak.set(Int64(budget.peakConnections))
+            connectionsIdle.set(Int64(budget.idleConnections))
             let process = ProcessStats.read()
             openFDs.set(Int64(process.openFDs))
             threads.set(Int64(process.threads))
@@ -53,10 +67,6 @@ final class ProxyMetrics: Sendable {
     /// scrape, so they stay monotonic).
     private func mirror(_ w: WorkerMetrics, into mirrored: inout [String: Int]) {
         let labels = [("worker", w.worker)]
-        registry.makeGauge(descriptor: metric("streamproxy_upstream_connections_open",
-            "Upstream connections open now (in use or idle)."), labels: labels).set(Int64(w.budget.openConnections))
-        registry.makeGauge(descriptor: metric("streamproxy_upstream_connections_open_max",
-            "The most upstream connections open at once since start."), labels: labels).set(Int64(w.budget.peakConnections))
         registry.makeGauge(descriptor: metric("streamproxy_upstream_transfers_in_flight", "Upstream transfers holding a connection."), labels: labels).set(Int64(w.curl.active.load(ordering: .relaxed)))
         registry.makeGauge(descriptor: metric("streamproxy_upstream_transfers_queued", "Upstream transfers waiting for a connection slot."), labels: labels).set(Int64(w.curl.queued.load(ordering: .relaxed)))
         func counter(_ name: String, _ extra: [(String, String)], _ help: String, _ value: Int) {
@@ -83,6 +93,9 @@ final class ProxyMetrics: Sendable {
                 w.curl.drained.load(ordering: .relaxed))
         counter("streamproxy_upstream_cut_total", [], "Transfers cut after their prefix or their client's departure.",
                 w.curl.cut.load(ordering: .relaxed))
+        counter("streamproxy_upstream_connections_given_up_total", [],
+                "Idle upstream connections closed so that a waiting transfer could have their slot, or to stay within maxKeepalive.",
+                w.curl.givenUp.load(ordering: .relaxed))
     }
 }
 

@@ -16,14 +16,11 @@ final class WorkerMetrics: Sendable {
     let ttfb: ValueHistogram
     /// The worker's curl multi counters, mirrored into the registry at each scrape.
     let curl: CurlMultiCounters
-    /// The worker's share of the connection limits, read at each scrape.
-    let budget: ConnectionBudget
 
-    init(registry: PrometheusCollectorRegistry, worker: Int, curl: CurlMultiCounters, budget: ConnectionBudget) {
+    init(registry: PrometheusCollectorRegistry, worker: Int, curl: CurlMultiCounters) {
         let labels = [("worker", String(worker))]
         self.worker = String(worker)
         self.curl = curl
-        self.budget = budget
         streams = registry.makeCounter(descriptor: metric("streamproxy_streams_total", "Client streams started."), labels: labels)
         rejected = registry.makeCounter(descriptor: metric("streamproxy_streams_rejected_total", "Stream requests refused with 503 at maxStreams."), labels: labels)
         clientsGone = registry.makeCounter(descriptor: metric("streamproxy_clients_gone_total", "Streams whose client disconnected before done."), labels: labels)

@@ -14,17 +14,17 @@ public final class ProxyServer: Sendable {
     /// Binds and starts every worker; returns once all are serving.
     public init(config: ProxyConfig, logger: Logger) throws {
         let gate = StreamGate(limit: config.maxStreams)
-        let metrics = ProxyMetrics(gate: gate)
+        // One pool for the whole process: every worker's transfers take leases from it, so the
+        // limits mean what the user wrote whatever `workers` is.
+        let budget = ConnectionBudget(maxConnections: config.maxConnections,
+                                      maxConnectionsPerHost: config.maxConnectionsPerHost,
+                                      maxKeepalive: config.maxKeepalive, workers: config.workers)
+        let metrics = ProxyMetrics(gate: gate, budget: budget)
         var workers: [LoopThread<ProxyWorker, UInt16>] = []
         var port = config.listenPort
         do {
             for n in 0..<config.workers {
                 let bindPort = port
-                // Each worker's fixed share of the connection limits: together they are the
-                // limits, and no worker ever waits on another.
-                let budget = ConnectionBudget(
-                    maxConnections: Self.share(config.maxConnections, of: config.workers, for: n),
-                    maxConnectionsPerHost: Self.share(config.maxConnectionsPerHost, of: config.workers, for: n))
                 let worker = try LoopThread<ProxyWorker, UInt16>(name: "worker-\(n)") { loop in
                     var log = logger
                     log[metadataKey: "worker"] = "\(n)"
@@ -43,11 +43,6 @@ public final class ProxyServer: Sendable {
         self.port = port
         self.workers = workers
         self.gate = gate
-    }
-
-    /// Worker `n`'s share of `total` split between `workers` (the first ones take the remainder).
-    static func share(_ total: Int, of workers: Int, for n: Int) -> Int {
-        total / workers + (n < total % workers ? 1 : 0)
     }
 
     /// Streams open across all workers.

@@ -31,12 +31,9 @@ final class ProxyWorker {
         self.config = config
         self.gate = gate
         self.logger = logger
-        var options = config.transferOptions
-        // The idle-connection cache is per multi: each worker keeps its share.
-        options.maxKeepalive = max(1, config.maxKeepalive / config.workers)
-        self.curl = try CurlMulti(loop: loop, options: options, budget: budget)
+        self.curl = try CurlMulti(loop: loop, options: config.transferOptions, budget: budget, worker: index)
         self.proxyMetrics = metrics
-        self.metrics = metrics.addWorker(index, curl: curl.counters, budget: budget)
+        self.metrics = metrics.addWorker(index, curl: curl.counters)
         self.cors = CORSPolicy(origins: config.cors, credentials: config.corsCredentials)
         self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
                                        retryMilliseconds: 2000)

@@ -1,22 +1,5 @@
 import CCurl
 
-/// A libcurl easy-interface result code that is not `CURLE_OK`.
-public struct CurlError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: CURLcode.RawValue
-
-    public init(_ code: CURLcode) { rawValue = code.rawValue }
-
-    public var code: CURLcode { CURLcode(rawValue: rawValue) }
-
-    /// libcurl's text for the code (`curl_easy_strerror`).
-    public var description: String { String(cString: curl_easy_strerror(code)) }
-
-    /// `CURLE_OPERATION_TIMEDOUT`.
-    public static var operationTimedOut: CurlError { CurlError(CURLE_OPERATION_TIMEDOUT) }
-    /// `CURLE_WRITE_ERROR`: what a write callback that stops a transfer produces.
-    public static var writeError: CurlError { CurlError(CURLE_WRITE_ERROR) }
-}
-
 /// A libcurl multi-interface result code that is not `CURLM_OK`.
 public struct CurlMultiError: Error, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: CURLMcode.RawValue

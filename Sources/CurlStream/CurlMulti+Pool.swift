@@ -1,0 +1,141 @@
+import CCurl
+import EventLoop
+
+/// The pool's side of the shell: events from libcurl and other workers go to the
+/// ``PoolStateMachine``; its actions run here, never inside a libcurl call.
+extension CurlMulti {
+
+    /// Runs after the outermost libcurl call returns (and after any consumer-side change):
+    /// collects finished transfers, runs what was deferred and the pool's actions, until
+    /// nothing is left. Nested calls return at once; the outer one loops.
+    func settle() {
+        guard curlDepth == 0, !settling else { return }
+        settling = true
+        repeat {
+            collectFinished()
+            let work = deferred
+            deferred.removeAll()
+            for item in work {
+                switch item {
+                case .remove(let id):
+                    if let t = transfers[id], t.isActive { remove(t) }
+                case .unpause(let id):
+                    if let t = transfers[id], t.pausedInCurl, !t.pauseWanted { unpause(t) }
+                }
+            }
+            runActions()
+        } while !deferred.isEmpty || !actions.isEmpty
+        settling = false
+        armPoolTimer()
+    }
+
+    /// Runs the pool's actions in order; running one may add more, which run too.
+    private func runActions() {
+        var i = 0
+        while i < actions.count {
+            let action = actions[i]
+            i += 1
+            switch action {
+            case .start(let id, _):
+                if let t = transfers[id] { activate(t) }
+            case .timedOut(let id):
+                guard let t = transfers.removeValue(forKey: id) else { break }
+                counters.queued.decrement()
+                count(.pool)
+                failuresToReport.append((t, TransferError(
+                    kind: .pool,
+                    message: "no connection slot for \(t.request.hostKey) within \(formatSeconds(options.poolTimeout)) "
+                        + "(maxConnections \(budget.maxConnections), per host \(budget.maxConnectionsPerHost))")))
+                soonTimer.schedule(after: 0)
+            case .giveUpIdle(let host):
+                if ledger.giveUp(host: host, isWatched: { sockets[$0] != nil }) {
+                    counters.givenUp.increment()
+                    pool.socketGone(host: host, &actions)
+                } else {
+                    pool.noIdleConnection(host: host, &actions)
+                }
+            case .poke(let worker):
+                budget.poke(worker)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+    }
+
+    /// Another worker asks this one to look at its pool again.
+    func poked() {
+        budget.pokeReceived(pool.worker)
+        pool.poked(&actions)
+        settle()
+    }
+
+    /// Arms the pool timer for the longest wait. Deadlines come in arrival order, so the timer
+    /// is armed once for the oldest wait and moved on only when it fires.
+    private func armPoolTimer() {
+        guard !poolTimer.isScheduled, let deadline = pool.nextDeadline() else { return }
+        poolTimer.schedule(after: max(0, ContinuousClock.now.duration(to: deadline).seconds))
+    }
+
+    func expireWaiting() {
+        pool.expire(now: .now, &actions)
+        settle()
+    }
+
+    /// Gives `t` a pooled easy handle, or a new one. A handle that refuses an option is never
+    /// trusted with a transfer: it is freed, and a new handle gets one more chance.
+    private func attachHandle(to t: Transfer) -> Bool {
+        if let pooled = easyPool.popLast() {
+            if t.attach(pooled, options: options) { return true }
+            if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
+        }
+        guard let fresh = curl_easy_init() else { return false }
+        if t.attach(fresh, options: options) { return true }
+        if let easy = t.detachEasy() { curl_easy_cleanup(easy) }
+        return false
+    }
+
+    /// Puts a transfer the pool admitted on the multi handle.
+    private func activate(_ t: Transfer) {
+        counters.queued.decrement()
+        counters.active.increment()
+        t.state = .running
+        t.lastActivity = .now
+        guard attachHandle(to: t) else {
+            fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
+            return
+        }
+        let rc = curl_multi_add_handle(multi, t.easy)
+        guard rc == CURLM_OK else {
+            fail(t, TransferError(kind: .protocol, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
+            return
+        }
+        if !readSweep.isScheduled { readSweep.schedule(after: readSweepInterval) }
+    }
+
+    // MARK: - From libcurl's callbacks (inside a libcurl call: actions wait for settle)
+
+    /// libcurl opened `fd` for a new connection of `t`; false refuses it (no lease).
+    func socketOpened(_ fd: curl_socket_t, by t: Transfer) -> Bool {
+        guard pool.socketOpening(t.id, host: t.host, &actions) else { return false }
+        ledger.opened(fd, host: t.host, by: t.id)
+        return true
+    }
+
+    /// `t`'s connection was reused: a lease it was admitted with returns.
+    func reservationUnused(_ t: Transfer) {
+        pool.reservationUnused(t.id, &actions)
+    }
+
+    /// libcurl watches `fd` for `easy`: the socket is in use by that transfer.
+    func socketInUse(_ fd: curl_socket_t, by easy: UnsafeMutableRawPointer?) {
+        guard let easy else { return }
+        var raw: UnsafeMutablePointer<CChar>?
+        _ = CCurl_easy_getinfo_string(easy, CURLINFO_PRIVATE, &raw)
+        guard let raw else { return }
+        let t = Unmanaged<Transfer>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
+        // A socket it did not open: libcurl reused a connection, so a lease it was admitted
+        // with returns now rather than at its first header.
+        guard ledger.using(fd, by: t.id) else { return }
+        t.fds.append(fd)
+        pool.reservationUnused(t.id, &actions)
+    }
+}

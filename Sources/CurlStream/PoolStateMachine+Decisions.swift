@@ -1,0 +1,189 @@
+/// The pool's decisions: who gets a connection or a lease, and when an idle connection is worth
+/// more to someone else. Called by the events in PoolStateMachine.swift only.
+extension PoolStateMachine {
+    /// Starts waiting transfers of `h`, oldest first, while a connection or lease is to be had.
+    mutating func admit(_ h: Int, _ actions: inout [PoolAction]) {
+        var retried = false
+        while let e = hosts[h].queue.first {
+            guard let w = waiters[e.id], w.sequence == e.sequence else {
+                hosts[h].queue.popFirst()
+                continue
+            }
+            if hosts[h].idle > 0 && !w.needsNewConnection {
+                grant(e, host: h, lease: false, &actions)
+                continue
+            }
+            let result = budget.tryAcquire(hosts[h].budget)
+            if result == .granted {
+                hosts[h].open += 1
+                grant(e, host: h, lease: true, &actions)
+                continue
+            }
+            let reason: Block = result == .hostFull ? .onHost : .onTotal
+            if reason == .onTotal && !hosts[h].inTotalQueue {
+                hosts[h].inTotalQueue = true
+                totalQueue.append(h)
+            }
+            if hosts[h].block != reason {
+                // Publish the wait before trying once more, so that a lease returned by another
+                // worker meanwhile is either seen by the retry or followed by a poke.
+                block(h, reason, &actions)
+                if !retried {
+                    retried = true
+                    continue
+                }
+            }
+            freeCapacity(for: h, reason, &actions)
+            return
+        }
+        hosts[h].block = .none
+        publish(h)
+    }
+
+    mutating func grant(_ e: Entry, host h: Int, lease: Bool, _ actions: inout [PoolAction]) {
+        hosts[h].queue.popFirst()
+        waiters[e.id] = nil
+        hosts[h].waiting -= 1
+        hosts[h].busy += 1
+        running[e.id] = Running(host: h, reserved: lease)
+        publish(h)
+        actions.append(.start(e.id, lease: lease))
+    }
+
+    mutating func block(_ h: Int, _ block: Block, _ actions: inout [PoolAction]) {
+        hosts[h].block = block
+        publish(h)
+        // Workers holding idle connections this host could use hear of it once per block.
+        for w in budget.holdingIdle(block == .onHost ? hosts[h].budget : nil, excluding: worker) {
+            actions.append(.poke(worker: w))
+        }
+    }
+
+    /// `h` is blocked: idle connections of this worker that nobody here will reuse become a
+    /// lease for it. For the host's own limit that is an idle connection to `h` itself (it
+    /// waits for a new one because libcurl would not reuse it); for the total, one to a host
+    /// nobody here waits for.
+    mutating func freeCapacity(for h: Int, _ block: Block, _ actions: inout [PoolAction]) {
+        switch block {
+        case .onHost:
+            if hosts[h].idle > 0 { actions.append(.giveUpIdle(host: h)) }
+        case .onTotal:
+            if let x = idleHosts.first(where: { hosts[$0].waiting == 0 }) {
+                actions.append(.giveUpIdle(host: x))
+            } else if hosts[h].idle > 0 {
+                actions.append(.giveUpIdle(host: h))
+            }
+        case .none:
+            break
+        }
+    }
+
+    /// Gives up idle connections to `h` that nobody here will reuse but whose leases others
+    /// wait for: transfers of other workers waiting for `h`, and up to `forTotal` transfers
+    /// (of any worker) waiting for the total; and any beyond maxKeepalive. Bounded by the demand
+    /// seen now, so one waiter never costs a worker all its idle connections.
+    mutating func releaseUnwanted(_ h: Int, forTotal: inout Int, _ actions: inout [PoolAction]) {
+        let idle = hosts[h].idle
+        guard idle > 0, hosts[h].waiting == 0 || olderWaitsOnTotal(than: h) else { return }
+        let b = hosts[h].budget
+        var give = min(idle, max(0, b.waitingSum.load(ordering: .sequentiallyConsistent) - b.waiting[worker].value))
+        let forTotalHere = min(max(0, forTotal), idle - give)
+        forTotal -= forTotalHere
+        give += forTotalHere
+        give = max(give, min(idle, budget.idle.load(ordering: .relaxed) - budget.maxKeepalive))
+        for _ in 0..<give { actions.append(.giveUpIdle(host: h)) }
+    }
+
+    mutating func leaseReturned(_ h: Int, _ actions: inout [PoolAction]) {
+        guard hosts[h].open > 0 else {
+            assertionFailure("a lease of \(hosts[h].budget.key) returned twice")
+            return
+        }
+        budget.release(hosts[h].budget)
+        hosts[h].open -= 1
+        changed(h)
+        // Oldest first: this host's waiters, or those of hosts blocked on the total.
+        if olderWaitsOnTotal(than: h) {
+            serveTotal(&actions)
+            if hosts[h].waiting > 0 { admit(h, &actions) }
+        } else {
+            if hosts[h].waiting > 0 { admit(h, &actions) }
+            serveTotal(&actions)
+        }
+        for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
+    }
+
+    /// Offers the total's free capacity to hosts blocked on it, in the order they blocked, until
+    /// one blocks on the total again.
+    mutating func serveTotal(_ actions: inout [PoolAction]) {
+        var n = totalQueue.count
+        while n > 0, let h = totalQueue.popFirst() {
+            n -= 1
+            hosts[h].inTotalQueue = false
+            guard hosts[h].block == .onTotal else { continue }
+            admit(h, &actions)
+            if hosts[h].block == .onTotal { return }
+        }
+    }
+
+    /// The first live entry of `h`'s queue (stale ones are dropped on the way).
+    mutating func head(_ h: Int) -> Entry? {
+        while let e = hosts[h].queue.first {
+            if let w = waiters[e.id], w.sequence == e.sequence { return e }
+            hosts[h].queue.popFirst()
+        }
+        return nil
+    }
+
+    /// Whether a host blocked on the total (other than `h`) has a waiter older than `h`'s oldest.
+    mutating func olderWaitsOnTotal(than h: Int) -> Bool {
+        while let x = totalQueue.first {
+            guard hosts[x].block == .onTotal, let e = head(x) else {
+                totalQueue.popFirst()
+                hosts[x].inTotalQueue = false
+                continue
+            }
+            guard x != h else { return false }
+            guard let mine = head(h) else { return true }
+            return e.sequence < mine.sequence
+        }
+        return false
+    }
+
+    /// A waiter of `h` left the queue without a connection.
+    mutating func dequeued(_ h: Int) {
+        hosts[h].waiting -= 1
+        if hosts[h].waiting == 0 { hosts[h].block = .none }
+        publish(h)
+    }
+
+    /// The counts of `h` changed: an idle estimate that a give-up disproved is trusted again.
+    mutating func changed(_ h: Int) {
+        hosts[h].idleSuspect = false
+        publish(h)
+    }
+
+    /// Brings what other workers see of `h` up to date (atomics are written only on change).
+    mutating func publish(_ h: Int) {
+        let host = hosts[h].block == .onHost ? hosts[h].waiting : 0
+        let total = hosts[h].block == .onTotal ? hosts[h].waiting : 0
+        let idle = hosts[h].idle
+        let old = hosts[h].published
+        guard (host, total, idle) != old else { return }
+        hosts[h].published = (host, total, idle)
+        let b = hosts[h].budget
+        if host != old.host {
+            b.waitingSum.add(b.waiting[worker].set(host), ordering: .sequentiallyConsistent)
+        }
+        if total != old.total {
+            waitingOnTotal += total - old.total
+            budget.waitingOnTotal.add(budget.published[worker].waitingOnTotal.set(waitingOnTotal), ordering: .sequentiallyConsistent)
+        }
+        if idle != old.idle {
+            _ = b.idle[worker].set(idle)
+            budget.idle.add(idle - old.idle, ordering: .sequentiallyConsistent)
+            _ = budget.published[worker].idle.set(budget.published[worker].idle.value + idle - old.idle)
+            if idle > 0 { idleHosts.insert(h) } else { idleHosts.remove(h) }
+        }
+    }
+}

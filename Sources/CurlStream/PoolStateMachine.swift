@@ -1,0 +1,261 @@
+/// What a ``PoolStateMachine`` asks its shell to do, in order, once libcurl's calls have returned.
+enum PoolAction: Equatable {
+    /// Put the transfer on the multi handle. With `lease` it holds a new lease, under which
+    /// libcurl may open a connection; without, it is expected to reuse an idle one.
+    case start(TransferID, lease: Bool)
+    /// The transfer waited `poolTimeout` for a slot: fail it with kind `pool`.
+    case timedOut(TransferID)
+    /// Shut down one idle connection to `host`, then report ``PoolStateMachine/socketGone(host:_:)``,
+    /// or ``PoolStateMachine/noIdleConnection(host:_:)`` if there was none.
+    case giveUpIdle(host: Int)
+    /// Ask worker `n` to look at its pool (``PoolStateMachine/poked(_:)`` there).
+    case poke(worker: Int)
+}
+
+/// One worker's upstream pool: which transfer gets a connection and when, within the
+/// process-wide ``ConnectionBudget``.
+///
+/// A value type that takes events and appends actions; it never touches libcurl, a socket or a
+/// clock (time comes in as `now`), so every decision is tested without I/O. Its owner
+/// (``CurlMulti``) feeds it what libcurl reports and runs the actions after libcurl returns.
+///
+/// Per host it counts the leases this worker holds (`open`: sockets, and leases granted to
+/// transfers that have not opened their socket yet) and the transfers holding a connection
+/// (`busy`); `open - busy` is the idle connections libcurl keeps for reuse. A transfer starts
+/// at once on an idle connection or with a new lease; else it waits in its host's FIFO, and the
+/// host is blocked on its own limit or on the total. Every ending returns what it held exactly
+/// once, and each return is offered first to this worker's waiters (its host's FIFO, then hosts
+/// blocked on the total, oldest block first), then to other workers by a poke. No operation
+/// scans the waiting transfers.
+struct PoolStateMachine {
+    typealias Instant = ContinuousClock.Instant
+
+    let budget: ConnectionBudget
+    /// This pool's index among the budget's workers.
+    let worker: Int
+    let poolTimeout: Duration
+
+    var hosts: [Host] = []
+    private var hostIDs: [String: Int] = [:]
+    var waiters: [TransferID: Waiter] = [:]
+    /// Every wait in arrival order (deadlines are arrival + poolTimeout, so also deadline order);
+    /// entries of transfers no longer waiting are skipped when they reach the front.
+    var expiries = FIFO<Entry>()
+    var running: [TransferID: Running] = [:]
+    /// Hosts blocked on the total, in the order they blocked (each at most once).
+    var totalQueue = FIFO<Int>()
+    private var sequence: UInt64 = 0
+    /// Waiting transfers of hosts blocked on the total (published in the budget).
+    var waitingOnTotal = 0
+    /// Hosts with idle connections (published idle > 0).
+    var idleHosts = Set<Int>()
+
+    struct Host {
+        let budget: HostBudget
+        var queue = FIFO<Entry>()
+        /// Live entries of `queue`.
+        var waiting = 0
+        var open = 0
+        var busy = 0
+        var block = Block.none
+        var inTotalQueue = false
+        /// A give-up found no idle socket although the counts said so: not offered as idle
+        /// again until the counts change.
+        var idleSuspect = false
+        var published = (host: 0, total: 0, idle: 0)
+
+        var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
+    }
+
+    enum Block: Equatable {
+        case none
+        /// The host is at `maxConnectionsPerHost` (all workers together).
+        case onHost
+        /// The process is at `maxConnections`.
+        case onTotal
+    }
+
+    struct Entry {
+        let id: TransferID
+        let sequence: UInt64
+    }
+
+    struct Waiter {
+        let host: Int
+        let sequence: UInt64
+        let deadline: Instant
+        let needsNewConnection: Bool
+    }
+
+    struct Running {
+        let host: Int
+        /// Holds a lease that no socket has taken yet.
+        var reserved: Bool
+    }
+
+    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration) {
+        precondition(worker < budget.workers)
+        self.budget = budget
+        self.worker = worker
+        self.poolTimeout = poolTimeout
+    }
+
+    /// The local id of `hostKey`.
+    mutating func host(_ hostKey: String) -> Int {
+        if let id = hostIDs[hostKey] { return id }
+        let id = hosts.count
+        hostIDs[hostKey] = id
+        hosts.append(Host(budget: budget.host(hostKey)))
+        return id
+    }
+
+    /// Transfers waiting for a connection.
+    var waitingCount: Int { waiters.count }
+    /// Transfers holding a connection or a lease.
+    var runningCount: Int { running.count }
+    /// Whether `id` waits for a connection, and if so whether only a new one will do.
+    func waits(_ id: TransferID) -> (waiting: Bool, needsNewConnection: Bool) {
+        guard let w = waiters[id] else { return (false, false) }
+        return (true, w.needsNewConnection)
+    }
+
+    // MARK: - Events
+
+    /// `id` wants a connection to `host`. `needsNewConnection`: it was refused a lease when
+    /// libcurl did not reuse the idle connection it was admitted for, so it now waits for a lease.
+    mutating func request(_ id: TransferID, host h: Int, now: Instant, needsNewConnection: Bool = false,
+                          _ actions: inout [PoolAction]) {
+        precondition(waiters[id] == nil && running[id] == nil, "transfer \(id) is already known")
+        sequence += 1
+        waiters[id] = Waiter(host: h, sequence: sequence, deadline: now + poolTimeout, needsNewConnection: needsNewConnection)
+        hosts[h].queue.append(Entry(id: id, sequence: sequence))
+        hosts[h].waiting += 1
+        expiries.append(Entry(id: id, sequence: sequence))
+        if hosts[h].block == .none || hosts[h].idle > 0 && !needsNewConnection {
+            admit(h, &actions)
+        } else {
+            publish(h)
+        }
+    }
+
+    /// A waiting transfer is withdrawn (its consumer cancelled it).
+    mutating func cancelWaiting(_ id: TransferID) {
+        guard let w = waiters.removeValue(forKey: id) else { return }
+        dequeued(w.host)
+    }
+
+    /// libcurl opens a socket for `id` to `host`. Returns whether it may: a transfer that holds
+    /// a lease uses it; any other (it was expected to reuse a connection, or a redirect took it
+    /// to another host) needs one now, and if none is free the socket is refused (the shell
+    /// then sends the transfer back with ``requeue(_:now:_:)``).
+    mutating func socketOpening(_ id: TransferID, host h: Int, _ actions: inout [PoolAction]) -> Bool {
+        if var r = running[id], r.reserved, r.host == h {
+            r.reserved = false
+            running[id] = r
+            return true
+        }
+        guard budget.tryAcquire(hosts[h].budget) == .granted else { return false }
+        hosts[h].open += 1
+        changed(h)
+        // The transfer did not take the idle connection it was admitted for: a waiter may.
+        if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, &actions) }
+        var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
+        releaseUnwanted(h, forTotal: &forTotal, &actions)
+        return true
+    }
+
+    /// `id` was admitted with a lease but libcurl reused an idle connection: the lease returns.
+    mutating func reservationUnused(_ id: TransferID, _ actions: inout [PoolAction]) {
+        guard var r = running[id], r.reserved else { return }
+        r.reserved = false
+        running[id] = r
+        leaseReturned(r.host, &actions)
+    }
+
+    /// A connection to `host` is gone: libcurl closed it, the shell found it closed, or the
+    /// shell gave it up after ``PoolAction/giveUpIdle(host:)``. Its lease returns.
+    mutating func socketGone(host h: Int, _ actions: inout [PoolAction]) {
+        leaseReturned(h, &actions)
+    }
+
+    /// The shell found no idle connection to give up.
+    mutating func noIdleConnection(host h: Int, _ actions: inout [PoolAction]) {
+        hosts[h].idleSuspect = true
+        publish(h)
+    }
+
+    /// `id` left the multi handle, however it ended (done, error, cut, drained, cancelled,
+    /// timed out). Its connection, if libcurl kept it, is idle now; a lease it never used returns.
+    mutating func transferEnded(_ id: TransferID, _ actions: inout [PoolAction]) {
+        guard let r = running.removeValue(forKey: id) else { return }
+        let h = r.host
+        hosts[h].busy -= 1
+        if r.reserved {
+            hosts[h].idleSuspect = false
+            leaseReturned(h, &actions)
+            return
+        }
+        changed(h)
+        // The idle connection goes to this host's oldest waiter, unless a transfer for another
+        // host has waited longer for the total: then its lease is worth more there.
+        if hosts[h].waiting > 0 && !olderWaitsOnTotal(than: h) { admit(h, &actions) }
+        var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
+        releaseUnwanted(h, forTotal: &forTotal, &actions)
+    }
+
+    /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
+    /// multi handle and waits again, now for a lease of its own.
+    mutating func requeue(_ id: TransferID, now: Instant, _ actions: inout [PoolAction]) {
+        guard let h = running[id]?.host else { return }
+        transferEnded(id, &actions)
+        request(id, host: h, now: now, needsNewConnection: true, &actions)
+    }
+
+    /// Another worker poked this one: a lease may be free, or it holds idle connections that
+    /// another worker waits for.
+    mutating func poked(_ actions: inout [PoolAction]) {
+        for h in hosts.indices where hosts[h].block == .onHost { admit(h, &actions) }
+        serveTotal(&actions)
+        var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
+        for h in idleHosts.sorted() { releaseUnwanted(h, forTotal: &forTotal, &actions) }
+    }
+
+    /// Fails every transfer whose wait reached its deadline.
+    mutating func expire(now: Instant, _ actions: inout [PoolAction]) {
+        while let e = expiries.first {
+            guard let w = waiters[e.id], w.sequence == e.sequence else {
+                expiries.popFirst()
+                continue
+            }
+            guard w.deadline <= now else { return }
+            expiries.popFirst()
+            waiters[e.id] = nil
+            dequeued(w.host)
+            actions.append(.timedOut(e.id))
+        }
+    }
+
+    /// When the longest wait ends, if any transfer waits.
+    mutating func nextDeadline() -> Instant? {
+        while let e = expiries.first {
+            if let w = waiters[e.id], w.sequence == e.sequence { return w.deadline }
+            expiries.popFirst()
+        }
+        return nil
+    }
+
+    /// Returns every lease this pool holds and withdraws what it published (the multi and its
+    /// connections are gone).
+    mutating func close() {
+        for h in hosts.indices {
+            for _ in 0..<hosts[h].open { budget.release(hosts[h].budget) }
+            hosts[h].open = 0
+            hosts[h].busy = 0
+            hosts[h].waiting = 0
+            hosts[h].block = .none
+            publish(h)
+        }
+        waiters.removeAll()
+        running.removeAll()
+    }
+}

@@ -1,0 +1,56 @@
+import CCurl
+
+/// Setting up a transfer's easy handle: the options every transfer of a multi shares, and its own.
+extension Transfer {
+    /// Makes `h` (fresh, or reset by `curl_easy_reset`) this transfer's easy handle and sets
+    /// every option. Handles are reset between transfers: besides options, a reset clears state
+    /// libcurl 7.88 otherwise carries over, such as its dead-connection retry count.
+    func attach(_ h: UnsafeMutableRawPointer, options: TransferOptions) -> Bool {
+        easy = h
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        errorBuffer[0] = 0
+        var ok = Self.configure(h, options: options, ledger: multi.ledger)
+        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
+        check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
+        return ok
+    }
+
+    /// The options every transfer of a multi shares.
+    private static func configure(_ h: UnsafeMutableRawPointer, options: TransferOptions, ledger: ConnectionLedger) -> Bool {
+        var ok = true
+        func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
+        // libcurl frees the receive buffer when a transfer is done and allocates it at this size
+        // for the next; it refuses the option while a buffer exists. A reset handle that refused
+        // would believe in a 16 KiB buffer of another size: attach fails and the handle is dropped.
+        check(CCurl_easy_setopt_long(h, CURLOPT_BUFFERSIZE, options.receiveBufferSize))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_WRITEFUNCTION, writeCallback))
+        check(CCurl_easy_setopt_write_callback(h, CURLOPT_HEADERFUNCTION, headerCallback))
+        // Every connection is matched with a lease of the process-wide budget. The close
+        // callback outlives any transfer (libcurl closes cached connections later), so it
+        // reports to the ledger, which outlives the multi handle.
+        check(CCurl_easy_setopt_opensocket_callback(h, CURLOPT_OPENSOCKETFUNCTION, openSocketCallback))
+        check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
+        check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
+        check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
+        check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
+        check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        check(CCurl_easy_setopt_string(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
+        // HTTP/1.1 keeps "connections" meaning connections for the pool limits.
+        check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options.connectTimeout)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(options.totalTimeout)))
+        check(CCurl_easy_setopt_long(h, CURLOPT_MAXAGE_CONN, max(1, Int(options.keepaliveExpiry.rounded(.up)))))
+        check(CCurl_easy_setopt_long(h, CURLOPT_TCP_NODELAY, 1))
+        check(CCurl_easy_setopt_string(h, CURLOPT_USERAGENT, options.userAgent))
+        if let ca = options.caFile { check(CCurl_easy_setopt_string(h, CURLOPT_CAINFO, ca)) }
+        return ok
+    }
+}
+
+private func milliseconds(_ seconds: Double) -> Int { max(1, Int((seconds * 1000).rounded())) }

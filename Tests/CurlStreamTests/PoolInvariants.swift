@@ -1,0 +1,67 @@
+import Testing
+@testable import CurlStream
+
+/// What must hold after every step of a ``PoolSimulation``.
+extension PoolSimulation {
+    var hostCount: Int { workers.map { $0.pool.hosts.count }.max() ?? 0 }
+
+    /// The books: leases equal sockets plus unspent leases of admitted transfers, per worker and
+    /// host; the budget's counters are their sums; nothing exceeds a limit.
+    func checkBooks(_ step: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        var total = 0
+        for h in 0..<hostCount {
+            var hostOpen = 0
+            for (n, w) in workers.enumerated() where h < w.pool.hosts.count {
+                let p = w.pool.hosts[h]
+                let admitted = w.admitted.values.filter { $0.host == h }.count
+                let connected = w.connected.values.filter { $0 == h }.count
+                let waiting = w.waiting.filter { w.hostOf[$0] == h }.count
+                #expect(p.open == w.sockets(h) + w.reservations(h),
+                        "worker \(n) host \(h): leases \(p.open) vs sockets \(w.sockets(h)) + reservations \(w.reservations(h)) after \(step)",
+                        sourceLocation: sourceLocation)
+                #expect(p.busy == admitted + connected, "worker \(n) host \(h): busy after \(step)", sourceLocation: sourceLocation)
+                #expect(p.waiting == waiting, "worker \(n) host \(h): waiting after \(step)", sourceLocation: sourceLocation)
+                hostOpen += p.open
+            }
+            let b = workers[0].pool.hosts[h].budget
+            #expect(hostOpen == b.open.load(ordering: .relaxed), "host \(h) budget after \(step)", sourceLocation: sourceLocation)
+            #expect(hostOpen <= budget.maxConnectionsPerHost, "host \(h) over its limit after \(step)", sourceLocation: sourceLocation)
+            total += hostOpen
+        }
+        #expect(total == budget.openConnections, "budget total after \(step)", sourceLocation: sourceLocation)
+        #expect(total <= budget.maxConnections, "over maxConnections after \(step)", sourceLocation: sourceLocation)
+        let idle = workers.reduce(0) { sum, w in sum + w.pool.hosts.reduce(0) { $0 + $1.idle } }
+        #expect(idle == budget.idleConnections, "published idle after \(step)", sourceLocation: sourceLocation)
+        #expect(idle <= budget.maxKeepalive, "\(idle) idle, over maxKeepalive after \(step)", sourceLocation: sourceLocation)
+    }
+
+    /// Once every poke is delivered, no transfer waits while it could run: its host and the
+    /// total are at their limits, its own worker has no idle connection it could reuse, and no
+    /// worker keeps an idle connection that nobody there wants while others wait for its lease.
+    func checkNobodyStarves(_ step: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for (n, w) in workers.enumerated() {
+            for id in w.waiting {
+                let h = w.hostOf[id]!
+                let hostOpen = w.pool.hosts[h].budget.open.load(ordering: .relaxed)
+                let full = hostOpen >= budget.maxConnectionsPerHost || budget.openConnections >= budget.maxConnections
+                #expect(full, "worker \(n): \(id) waits for host \(h) with a slot free after \(step)",
+                        sourceLocation: sourceLocation)
+                let waits = w.pool.waits(id)
+                #expect(waits.waiting, "worker \(n): \(id) unknown to the pool after \(step)", sourceLocation: sourceLocation)
+                if w.pool.hosts[h].idle > 0 {
+                    #expect(waits.needsNewConnection, "worker \(n): \(id) waits beside an idle connection after \(step)",
+                            sourceLocation: sourceLocation)
+                }
+                for (m, other) in workers.enumerated() {
+                    for x in other.pool.hosts.indices where other.pool.hosts[x].idle > 0 && other.pool.hosts[x].waiting == 0 {
+                        let useful = x == h || budget.openConnections >= budget.maxConnections
+                            && hostOpen < budget.maxConnectionsPerHost
+                        #expect(!useful,
+                                "worker \(m) keeps an idle connection to host \(x) while worker \(n) waits for host \(h) after \(step)",
+                                sourceLocation: sourceLocation)
+                    }
+                }
+            }
+        }
+    }
+}

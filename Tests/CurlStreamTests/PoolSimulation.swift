@@ -1,0 +1,191 @@
+import Synchronization
+import Testing
+@testable import CurlStream
+
+/// Several worker pools sharing one ``ConnectionBudget``, with libcurl and the clock simulated:
+/// each pool's actions are run as ``CurlMulti`` runs them, pokes between workers are queued
+/// until the test delivers them, and a simulated connection cache per worker tracks which
+/// sockets exist, so that the pools' books can be checked against it after every step.
+final class PoolSimulation {
+    let budget: ConnectionBudget
+    var workers: [SimWorker]
+    var now = ContinuousClock.now
+    /// Pokes sent and not yet delivered (worker indices, at most one each, as the budget's).
+    private(set) var pokes: [Int] = []
+    let pokeBox = PokeBox()
+    let poolTimeout: Duration
+    private var nextID: UInt64 = 1
+
+    init(workers n: Int = 1, maxConnections: Int, perHost: Int, maxKeepalive: Int = 100,
+         poolTimeout: Duration = .seconds(5)) {
+        let budget = ConnectionBudget(maxConnections: maxConnections, maxConnectionsPerHost: perHost,
+                                      maxKeepalive: maxKeepalive, workers: n)
+        self.budget = budget
+        self.poolTimeout = poolTimeout
+        workers = (0..<n).map { SimWorker(pool: PoolStateMachine(budget: budget, worker: $0, poolTimeout: poolTimeout)) }
+        for w in 0..<n {
+            budget.connect(worker: w) { [box = pokeBox] in box.sent.withLock { $0.append(w) } }
+        }
+    }
+
+    /// A host's local id on every worker (the same on each, as hosts are named in order).
+    func host(_ key: String) -> Int {
+        var id = 0
+        for w in workers.indices { id = workers[w].pool.host(key) }
+        return id
+    }
+
+    // MARK: - Events, each followed by the actions it returned
+
+    /// A new transfer on worker `w` to `host`.
+    @discardableResult
+    func request(_ w: Int, host: Int) -> TransferID {
+        let id = TransferID(raw: nextID)
+        nextID += 1
+        workers[w].hostOf[id] = host
+        workers[w].waiting.insert(id)
+        run(w) { $0.pool.request(id, host: host, now: now, &$1) }
+        return id
+    }
+
+    /// libcurl connects admitted transfer `id`: it reuses an idle connection when `reuse` and
+    /// one exists, else opens a socket (refused without a lease: then it is queued again).
+    func connect(_ w: Int, _ id: TransferID, reuse: Bool) {
+        guard let s = workers[w].admitted.removeValue(forKey: id) else { return }
+        if reuse, workers[w].idle[s.host, default: 0] > 0 {
+            workers[w].idle[s.host]! -= 1
+            workers[w].connected[id] = s.host
+            run(w) { $0.pool.reservationUnused(id, &$1) }
+            return
+        }
+        var ok = false
+        run(w) { ok = $0.pool.socketOpening(id, host: s.host, &$1) }
+        if ok {
+            workers[w].connected[id] = s.host
+        } else {
+            workers[w].waiting.insert(id)
+            run(w) { $0.pool.requeue(id, now: now, &$1) }
+        }
+    }
+
+    /// Transfer `id` ends, connected or not. A connected one's socket is kept idle or closed
+    /// (libcurl closes it while the transfer leaves the multi, before the shell reports the end).
+    func end(_ w: Int, _ id: TransferID, keepConnection: Bool = true) {
+        if let h = workers[w].connected.removeValue(forKey: id) {
+            if keepConnection {
+                workers[w].idle[h, default: 0] += 1
+            } else {
+                run(w) { $0.pool.socketGone(host: h, &$1) }
+            }
+            run(w) { $0.pool.transferEnded(id, &$1) }
+        } else if workers[w].admitted.removeValue(forKey: id) != nil {
+            run(w) { $0.pool.transferEnded(id, &$1) }
+        }
+    }
+
+    /// libcurl closes one idle connection to `host` (expired, or found dead).
+    func closeIdle(_ w: Int, host: Int) {
+        guard workers[w].idle[host, default: 0] > 0 else { return }
+        workers[w].idle[host]! -= 1
+        run(w) { $0.pool.socketGone(host: host, &$1) }
+    }
+
+    func cancelWaiting(_ w: Int, _ id: TransferID) {
+        guard workers[w].waiting.remove(id) != nil else { return }
+        workers[w].pool.cancelWaiting(id)
+    }
+
+    func advance(_ d: Duration) {
+        now += d
+        for w in workers.indices { run(w) { $0.pool.expire(now: now, &$1) } }
+    }
+
+    /// Delivers the oldest poke; false if none is pending.
+    @discardableResult
+    func deliverPoke() -> Bool {
+        collectPokes()
+        guard !pokes.isEmpty else { return false }
+        let w = pokes.removeFirst()
+        budget.pokeReceived(w)
+        run(w) { $0.pool.poked(&$1) }
+        return true
+    }
+
+    /// Delivers pokes until none is left (bounded: a livelock fails the test).
+    func deliverAllPokes() {
+        var n = 0
+        while deliverPoke() {
+            n += 1
+            if n > 10_000 {
+                Issue.record("pokes never stop")
+                return
+            }
+        }
+    }
+
+    private func collectPokes() {
+        pokes += pokeBox.sent.withLock { p in defer { p.removeAll() }; return p }
+    }
+
+    /// Runs `event` on worker `w`'s pool, then the actions it returned, as the shell does.
+    func run(_ w: Int, _ event: (inout SimWorker, inout [PoolAction]) -> Void) {
+        var actions: [PoolAction] = []
+        event(&workers[w], &actions)
+        var i = 0
+        while i < actions.count {
+            let a = actions[i]
+            i += 1
+            workers[w].log.append(a)
+            switch a {
+            case .start(let id, let lease):
+                #expect(workers[w].waiting.remove(id) != nil, "started a transfer that was not waiting")
+                workers[w].admitted[id] = (workers[w].hostOf[id]!, lease)
+                workers[w].started.append(id)
+            case .timedOut(let id):
+                #expect(workers[w].waiting.remove(id) != nil, "timed out a transfer that was not waiting")
+                workers[w].timedOut.append(id)
+            case .giveUpIdle(let h):
+                if workers[w].idle[h, default: 0] > 0 {
+                    workers[w].idle[h]! -= 1
+                    workers[w].givenUp += 1
+                    workers[w].pool.socketGone(host: h, &actions)
+                } else {
+                    workers[w].pool.noIdleConnection(host: h, &actions)
+                }
+            case .poke(let n):
+                // The budget's hook queues it (coalesced per worker); delivery is the test's.
+                budget.poke(n)
+            }
+        }
+    }
+}
+
+/// One simulated worker: its pool and what its libcurl holds.
+struct SimWorker {
+    var pool: PoolStateMachine
+    var hostOf: [TransferID: Int] = [:]
+    /// Transfers the pool has not started (or sent back), as the shell sees them.
+    var waiting: Set<TransferID> = []
+    /// Started, not yet connected: host and whether they hold a lease.
+    var admitted: [TransferID: (host: Int, lease: Bool)] = [:]
+    /// Connected: the host of the socket each uses.
+    var connected: [TransferID: Int] = [:]
+    /// Idle sockets per host in libcurl's cache.
+    var idle: [Int: Int] = [:]
+    var started: [TransferID] = []
+    var timedOut: [TransferID] = []
+    var givenUp = 0
+    var log: [PoolAction] = []
+
+    init(pool: PoolStateMachine) { self.pool = pool }
+
+    /// Sockets open per host: in use or idle.
+    func sockets(_ h: Int) -> Int { connected.values.filter { $0 == h }.count + idle[h, default: 0] }
+    /// Leases granted at admission and not yet used by a socket or returned.
+    func reservations(_ h: Int) -> Int { admitted.values.filter { $0.host == h && $0.lease }.count }
+}
+
+/// Pokes the budget sent (its hook is `@Sendable`, hence the lock; the test is one thread).
+final class PokeBox: Sendable {
+    let sent = Mutex<[Int]>([])
+}
