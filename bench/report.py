@@ -43,7 +43,7 @@ def samples(json_file):
 
 
 def resources(files):
-    peak_rss, threads, fds, cpu = [], [], [], []
+    peak_rss, threads, fds, cpu, per_stream = [], [], [], [], []
     for f in files:
         rows = samples(f)
         if not rows:
@@ -51,8 +51,12 @@ def resources(files):
         peak_rss.append(max(r[1] for r in rows) / 1024)
         threads.append(max(r[2] for r in rows))
         fds.append(max(r[3] for r in rows))
-        cpu.append((rows[-1][4] - rows[0][4]) / TICKS)
-    return med(peak_rss), med(threads), med(fds), med(cpu)
+        seconds = (rows[-1][4] - rows[0][4]) / TICKS
+        cpu.append(seconds)
+        completed = json.load(open(f)).get("completed")
+        if completed:
+            per_stream.append(seconds * 1e6 / completed)
+    return med(peak_rss), med(threads), med(fds), med(cpu), med(per_stream)
 
 
 def metric(text, name):
@@ -82,7 +86,7 @@ for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "
     results, files = runs(name)
     if not results:
         continue
-    rss, thr, fds, cpu = resources(files)
+    rss, thr, fds, cpu, cpu_per_stream = resources(files)
     s = {
         "streams": med([float(r["streamsPerSecond"]) for r in results]),
         "events": med([float(r["eventsPerSecond"]) for r in results]),
@@ -94,7 +98,7 @@ for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "
         "done999": hist(results, "done", "p99.9Ms"),
         "errors": results[len(results) // 2]["errors"],
         "mostOpen": max(r["mostOpen"] for r in results),
-        "rss": rss, "threads": thr, "fds": fds, "cpu": cpu,
+        "rss": rss, "threads": thr, "fds": fds, "cpu": cpu, "cpuPerStream": cpu_per_stream,
         "reuse": reuse(files),
         "benchCPU": med([float(r["cpuSeconds"]) for r in results]),
         "benchRSS": med([r["maxRSSKiB"] / 1024 for r in results]),
@@ -157,8 +161,8 @@ lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this p
              f"Each figure is the median of {summary.get('W1-c100', {}).get('runs', '?')} runs measured in one "
              "`make bench`. Latencies are from each stream's start (open loop: its scheduled start).\n")
 lines.append("## Workloads\n")
-lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | reuse |")
-lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | proxy CPU µs/stream | reuse |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c100-new": "c=100, new connection per stream", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
          "W5": "c=100", "W6": "8000 at once"}
 for name, s in summary.items():
@@ -166,7 +170,7 @@ for name, s in summary.items():
     reuse_text = "-" if s["reuse"] is None else f"{s['reuse'] * 100:.1f}%"
     lines.append(f"| {name} | {loads.get(name, '')} | {fnum(s['streams'])} | {fnum(s['events'], 0)} | {fnum(s['ttfb50'], 2)} ms | "
                  f"{fnum(s['chunk50'], 2)} ms | {fnum(s['done50'], 2)} ms | {fnum(s['done99'], 2)} ms | {fnum(s['done999'], 2)} ms | {errs} | "
-                 f"{fnum(s['rss'])} MB | {fnum(s['threads'], 0)} | {fnum(s['fds'], 0)} | {fnum(s['cpu'], 2)} | {reuse_text} |")
+                 f"{fnum(s['rss'])} MB | {fnum(s['threads'], 0)} | {fnum(s['fds'], 0)} | {fnum(s['cpu'], 2)} | {fnum(s['cpuPerStream'], 0)} | {reuse_text} |")
 lines.append("")
 lines.append("W1: 5 x `/bytes/1024`, prefix 50. W2: 5 x `/bytes/65536`, prefix 50. W3: 5 x `/bytes/104857600`, prefix 1 KiB. "
              "W4: `/delay/10,50,100,200,400`, prefix 1 KiB. The harness reuses a connection whose stream ended cleanly "
@@ -206,6 +210,27 @@ if peers:
     lines.append("")
 lines.append("![W1 latency percentiles against concurrency](bench/latency.png)\n")
 
+# ---- the disconnect storm of issue 9 (bench/storm.sh)
+storm = []
+for f in sorted(glob.glob(f"{out_dir}/storm-round*.json"), key=lambda p: int(re.search(r"round(\d+)", p).group(1))):
+    d = json.load(open(f))
+    m = f.replace(".json", ".metrics.txt")
+    text = open(m).read() if os.path.exists(m) else ""
+    storm.append((d, metric(text, "streamproxy_upstream_connections_open"), metric(text, "streamproxy_upstream_connections_idle")))
+if storm:
+    lines.append("## The disconnect storm (issue 9)\n")
+    lines.append("nginx origin (5 distinct 1 KiB URLs, prefix 50), 2 workers, maxConnections = maxConnectionsPerHost = "
+                 "maxKeepalive = 100. Each round: `wrk -t1 -c100 -d5s` (which drops its 100 streams mid-flight when it "
+                 "stops), then at once `stream-proxy bench -c 100 -d 5s --new-connections`. Leases against idle "
+                 "connections are read from /metrics after the round: equal when no slot leaked.\n")
+    lines.append("| round | streams/s | errors | done p99 | done max | leases held / idle connections |")
+    lines.append("|---|---|---|---|---|---|")
+    for n, (d, held, idle) in enumerate(storm, 1):
+        errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
+        lines.append(f"| {n} | {fnum(float(d['streamsPerSecond']))} | {errs} | {d['done'].get('p99Ms', '-')} ms | "
+                     f"{d['done'].get('maxMs', '-')} ms | {held:.0f} / {idle:.0f} |")
+    lines.append("")
+
 # ---- the targets of issue 5, each computed from the figures above
 targets = []
 
@@ -244,12 +269,21 @@ if "W6" in summary and idle_rss and summary["W6"]["rss"] is not None:
     target("W6 ≥ 8,000 open streams", f"{s6['mostOpen']:,}", s6["mostOpen"] >= 8000)
     target("W6 ≤ 20 KiB RSS per open stream", f"{per:.1f} KiB", per <= 20)
     target("W6 threads unchanged", f"{idle_threads} idle, {fnum(s6['threads'], 0)} at peak", s6["threads"] == idle_threads)
+w10, w1000 = summary.get("W1-c10"), summary.get("W1-c1000")
+if w10 and w1000:
+    target("W1 proxy CPU per stream at c=1000 within 15% of c=10 (issue 9)",
+           f"{fnum(w1000['cpuPerStream'], 0)} µs against {fnum(w10['cpuPerStream'], 0)} µs",
+           holds(lambda: w1000["cpuPerStream"] <= 1.15 * w10["cpuPerStream"]))
+if storm:
+    clean = sum(1 for d, held, idle in storm if not d["errors"] and held == idle)
+    target("storm: every round clean (no errors, every lease an idle connection after it) (issue 9)",
+           f"{clean} of {len(storm)} rounds", clean == len(storm))
 if wrk_med and w1:
     target("bench within 10% of wrk (W1 c=100)", f"{w1['streams'] / wrk_med * 100:.0f}% ({fnum(w1['streams'])} against {fnum(wrk_med)})",
            w1["streams"] >= 0.9 * wrk_med)
     target("bench's own RSS and CPU reported", f"{fnum(w1['benchRSS'])} MB, {fnum(w1['benchCPU'], 2)} s CPU per run", True)
 if targets:
-    lines.append("## Targets (issue 5)\n")
+    lines.append("## Targets (issues 5 and 9)\n")
     lines.append("| target | measured (median) | met |")
     lines.append("|---|---|---|")
     lines += targets

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the standard workloads of issue 5 against the release build, each run RUNS times,
+# `make bench`: the standard workloads of issues 5 and 9 against the release build, each run RUNS times,
 # with the proxy's RSS, threads, open fds and CPU sampled during every run; then the peers
 # (bench/peers) under the same load; results in bench/out/, summarised into BENCHMARKS.md and
 # bench/latency.png by bench/report.py. Loopback only; everything started here is stopped here.
@@ -151,6 +151,9 @@ if [ "$PEERS" = 1 ]; then
     kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true
   done
 fi
+
+echo "== storm: wrk drops 100 streams, then 100 new ones at once (nginx origin), 5 rounds"
+OUT="$OUT" bench/storm.sh
 
 [ -x bench/.venv/bin/python ] || { python3 -m venv bench/.venv && bench/.venv/bin/pip install -q matplotlib==3.9.2; }
 bench/.venv/bin/python bench/report.py "$OUT" BENCHMARKS.md bench/latency.png

@@ -93,6 +93,12 @@ public final class ConnectionBudget: Sendable {
         return .granted
     }
 
+    /// Whether a lease of `host` could be taken now.
+    func hasRoom(_ host: HostBudget) -> Bool {
+        host.open.load(ordering: .sequentiallyConsistent) < maxConnectionsPerHost
+            && open.load(ordering: .sequentiallyConsistent) < maxConnections
+    }
+
     /// Returns a lease. The caller then pokes the workers that wait (``wanting(_:excluding:)``):
     /// they published their wait before retrying, and sequentially consistent order means
     /// either their retry sees this release or this worker sees their wait.
@@ -108,6 +114,17 @@ public final class ConnectionBudget: Sendable {
         return (0..<workers).filter { w in
             w != me && (host.waiting[w].value > 0 || published[w].waitingOnTotal.value > 0)
         }
+    }
+
+    /// How many workers compete for a limit: `me`, and every other worker with transfers
+    /// waiting (`waiting` per worker).
+    func competing(_ waiting: [Counter], me: Int) -> Int {
+        1 + waiting.indices.filter { $0 != me && waiting[$0].value > 0 }.count
+    }
+
+    /// Whether a worker other than `me` waits while holding fewer than `share` leases.
+    func anyBelow(_ share: Int, waiting: [Counter], held: [Counter], excluding me: Int) -> Bool {
+        waiting.indices.contains { $0 != me && waiting[$0].value > 0 && held[$0].value < share }
     }
 
     /// Workers other than `me` holding idle connections to `host` (or to any host, if nil).
@@ -146,6 +163,8 @@ final class PublishedWorker: Sendable {
     let waitingOnTotal = Counter()
     /// Its idle connections, all hosts.
     let idle = Counter()
+    /// The leases it holds, all hosts.
+    let held = Counter()
     /// A poke is on its way to this worker (cleared by the worker before it looks).
     let pokePending = Atomic<Bool>(false)
     let link = Mutex<(@Sendable () -> Void)?>(nil)
@@ -161,11 +180,14 @@ final class HostBudget: Sendable {
     let waitingSum = Atomic<Int>(0)
     /// Idle connections to this host, per worker.
     let idle: [Counter]
+    /// Leases of this host held, per worker.
+    let held: [Counter]
 
     init(key: String, workers: Int) {
         self.key = key
         waiting = (0..<workers).map { _ in Counter() }
         idle = (0..<workers).map { _ in Counter() }
+        held = (0..<workers).map { _ in Counter() }
     }
 }
 

@@ -56,6 +56,8 @@ extension CurlMulti {
                 }
             case .poke(let worker):
                 budget.poke(worker)
+            case .scheduleHandover:
+                handoverTimer.schedule(after: PoolStateMachine.handoverDelay.seconds)
             }
         }
         actions.removeAll(keepingCapacity: true)
@@ -73,6 +75,11 @@ extension CurlMulti {
     private func armPoolTimer() {
         guard !poolTimer.isScheduled, let deadline = pool.nextDeadline() else { return }
         poolTimer.schedule(after: max(0, ContinuousClock.now.duration(to: deadline).seconds))
+    }
+
+    func handOver() {
+        pool.handover(&actions)
+        settle()
     }
 
     func expireWaiting() {

@@ -35,6 +35,7 @@ public final class CurlMulti {
     var soonTimer: LoopTimer!
     var idleTimer: LoopTimer!
     var readSweep: LoopTimer!
+    var handoverTimer: LoopTimer!
     /// Easy handles of finished transfers, reset, ready for the next ones.
     var easyPool: [UnsafeMutableRawPointer] = []
     static let easyPoolSize = 256
@@ -78,6 +79,7 @@ public final class CurlMulti {
         soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
         idleTimer = LoopTimer(loop: loop) { [unowned self] in self.recycleIfIdle() }
         readSweep = LoopTimer(loop: loop) { [unowned self] in self.sweepReadTimeouts() }
+        handoverTimer = LoopTimer(loop: loop) { [unowned self] in self.handOver() }
         attachCallbacks()
         ledger.onGone = { [unowned self] host in self.pool.socketGone(host: host, &self.actions) }
         let target = LoopBound(self, loop: loop)

@@ -1,8 +1,9 @@
 /// The pool's decisions: who gets a connection or a lease, and when an idle connection is worth
 /// more to someone else. Called by the events in PoolStateMachine.swift only.
 extension PoolStateMachine {
-    /// Starts waiting transfers of `h`, oldest first, while a connection or lease is to be had.
-    mutating func admit(_ h: Int, _ actions: inout [PoolAction]) {
+    /// Starts waiting transfers of `h`, oldest first, while a connection or lease is to be had
+    /// (`reuseOnly`: while an idle connection is, taking no lease).
+    mutating func admit(_ h: Int, reuseOnly: Bool = false, _ actions: inout [PoolAction]) {
         var retried = false
         while let e = hosts[h].queue.first {
             guard let w = waiters[e.id], w.sequence == e.sequence else {
@@ -13,6 +14,7 @@ extension PoolStateMachine {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
+            if reuseOnly { return }
             let result = budget.tryAcquire(hosts[h].budget)
             if result == .granted {
                 hosts[h].open += 1
@@ -78,11 +80,32 @@ extension PoolStateMachine {
         }
     }
 
+    /// Who gets the idle connections of `h`: this host's oldest waiter, unless a transfer for
+    /// another host has waited longer for the total, or another worker that waits holds less
+    /// than its fair share (then its lease is worth more there); what nobody here wants may go
+    /// to other workers (see ``releaseUnwanted(_:forTotal:deferringPeers:_:)``).
+    mutating func reconsider(_ h: Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
+        guard hosts[h].idle > 0 else { return }
+        if hosts[h].waiting > 0 && owesPeers(h) {
+            hosts[h].owedGiveUps += 1
+            actions.append(.giveUpIdle(host: h))
+            return
+        }
+        if hosts[h].waiting > 0 && !olderWaitsOnTotal(than: h) { admit(h, &actions) }
+        var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
+        releaseUnwanted(h, forTotal: &forTotal, deferringPeers: deferringPeers, &actions)
+    }
+
     /// Gives up idle connections to `h` that nobody here will reuse but whose leases others
     /// wait for: transfers of other workers waiting for `h`, and up to `forTotal` transfers
     /// (of any worker) waiting for the total; and any beyond maxKeepalive. Bounded by the demand
     /// seen now, so one waiter never costs a worker all its idle connections.
-    mutating func releaseUnwanted(_ h: Int, forTotal: inout Int, _ actions: inout [PoolAction]) {
+    ///
+    /// With `deferringPeers`, what only other workers want is handed over after
+    /// ``PoolStateMachine/handoverDelay`` (see ``PoolStateMachine/handover(_:)``), if still idle
+    /// then: a connection that just went idle is usually wanted here again within a moment, and
+    /// each hand-over costs the other worker a new connection.
+    mutating func releaseUnwanted(_ h: Int, forTotal: inout Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
         let idle = hosts[h].idle
         guard idle > 0, hosts[h].waiting == 0 || olderWaitsOnTotal(than: h) else { return }
         let b = hosts[h].budget
@@ -90,7 +113,20 @@ extension PoolStateMachine {
         let forTotalHere = min(max(0, forTotal), idle - give)
         forTotal -= forTotalHere
         give += forTotalHere
-        give = max(give, min(idle, budget.idle.load(ordering: .relaxed) - budget.maxKeepalive))
+        let excess = min(idle, budget.idle.load(ordering: .relaxed) - budget.maxKeepalive)
+        give = max(give, excess)
+        if deferringPeers {
+            // This worker's own waiters for the total take theirs at once.
+            let now = max(excess, min(idle, waitingOnTotal))
+            if give > now {
+                pendingHandover.insert(h)
+                if !handoverScheduled {
+                    handoverScheduled = true
+                    actions.append(.scheduleHandover)
+                }
+            }
+            give = now
+        }
         for _ in 0..<give { actions.append(.giveUpIdle(host: h)) }
     }
 
@@ -102,6 +138,13 @@ extension PoolStateMachine {
         budget.release(hosts[h].budget)
         hosts[h].open -= 1
         changed(h)
+        if hosts[h].owedGiveUps > 0 {
+            // The lease is another worker's; waiters here may still reuse what else is idle.
+            hosts[h].owedGiveUps -= 1
+            if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, reuseOnly: true, &actions) }
+            for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
+            return
+        }
         // Oldest first: this host's waiters, or those of hosts blocked on the total.
         if olderWaitsOnTotal(than: h) {
             serveTotal(&actions)
@@ -124,6 +167,30 @@ extension PoolStateMachine {
             admit(h, &actions)
             if hosts[h].block == .onTotal { return }
         }
+    }
+
+    /// Whether this worker, though its own transfers wait for `h`, should let a connection to `h`
+    /// go to another worker: one that waits (for `h`, or for the total) while it holds fewer
+    /// leases than its fair share and this worker more. The share is the limit split evenly
+    /// among the workers that wait, so that two busy workers settle at half each instead of the
+    /// first one keeping every connection (each hand-over costs a new connection, so it stops
+    /// once the split is even).
+    mutating func owesPeers(_ h: Int) -> Bool {
+        let b = hosts[h].budget
+        if b.waitingSum.load(ordering: .sequentiallyConsistent) > b.waiting[worker].value {
+            let share = max(1, budget.maxConnectionsPerHost / budget.competing(b.waiting, me: worker))
+            if hosts[h].open > share && budget.anyBelow(share, waiting: b.waiting, held: b.held, excluding: worker) {
+                return true
+            }
+        }
+        if budget.waitingOnTotal.load(ordering: .sequentiallyConsistent) > waitingOnTotal {
+            let waits = budget.published.map(\.waitingOnTotal), held = budget.published.map(\.held)
+            let share = max(1, budget.maxConnections / budget.competing(waits, me: worker))
+            if held[worker].value > share && budget.anyBelow(share, waiting: waits, held: held, excluding: worker) {
+                return true
+            }
+        }
+        return false
     }
 
     /// The first live entry of `h`'s queue (stale ones are dropped on the way).
@@ -168,10 +235,15 @@ extension PoolStateMachine {
         let host = hosts[h].block == .onHost ? hosts[h].waiting : 0
         let total = hosts[h].block == .onTotal ? hosts[h].waiting : 0
         let idle = hosts[h].idle
+        let held = hosts[h].open
         let old = hosts[h].published
-        guard (host, total, idle) != old else { return }
-        hosts[h].published = (host, total, idle)
+        guard (host, total, idle, held) != old else { return }
+        hosts[h].published = (host, total, idle, held)
         let b = hosts[h].budget
+        if held != old.held {
+            _ = b.held[worker].set(held)
+            _ = budget.published[worker].held.set(budget.published[worker].held.value + held - old.held)
+        }
         if host != old.host {
             b.waitingSum.add(b.waiting[worker].set(host), ordering: .sequentiallyConsistent)
         }

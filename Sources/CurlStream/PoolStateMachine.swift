@@ -10,6 +10,8 @@ enum PoolAction: Equatable {
     case giveUpIdle(host: Int)
     /// Ask worker `n` to look at its pool (``PoolStateMachine/poked(_:)`` there).
     case poke(worker: Int)
+    /// Call ``PoolStateMachine/handover(_:)`` after ``PoolStateMachine/handoverDelay``.
+    case scheduleHandover
 }
 
 /// One worker's upstream pool: which transfer gets a connection and when, within the
@@ -49,6 +51,13 @@ struct PoolStateMachine {
     var waitingOnTotal = 0
     /// Hosts with idle connections (published idle > 0).
     var idleHosts = Set<Int>()
+    /// Hosts with idle connections that other workers wait for, to hand over after the delay.
+    var pendingHandover = Set<Int>()
+    var handoverScheduled = false
+    /// How long a connection that went idle stays offered to this worker's own next transfers
+    /// before it is handed over to another worker that waits (the shell's timer; the value is
+    /// here so that the decision and its delay are documented together).
+    static let handoverDelay: Duration = .milliseconds(5)
 
     struct Host {
         let budget: HostBudget
@@ -62,7 +71,10 @@ struct PoolStateMachine {
         /// A give-up found no idle socket although the counts said so: not offered as idle
         /// again until the counts change.
         var idleSuspect = false
-        var published = (host: 0, total: 0, idle: 0)
+        /// Give-ups under way whose lease is owed to other workers (see `owesPeers`): not
+        /// taken back by this worker's waiters.
+        var owedGiveUps = 0
+        var published = (host: 0, total: 0, idle: 0, held: 0)
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -160,7 +172,7 @@ struct PoolStateMachine {
         // The transfer did not take the idle connection it was admitted for: a waiter may.
         if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, &actions) }
         var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
-        releaseUnwanted(h, forTotal: &forTotal, &actions)
+        releaseUnwanted(h, forTotal: &forTotal, deferringPeers: true, &actions)
         return true
     }
 
@@ -180,6 +192,7 @@ struct PoolStateMachine {
 
     /// The shell found no idle connection to give up.
     mutating func noIdleConnection(host h: Int, _ actions: inout [PoolAction]) {
+        hosts[h].owedGiveUps = max(0, hosts[h].owedGiveUps - 1)
         hosts[h].idleSuspect = true
         publish(h)
     }
@@ -196,11 +209,7 @@ struct PoolStateMachine {
             return
         }
         changed(h)
-        // The idle connection goes to this host's oldest waiter, unless a transfer for another
-        // host has waited longer for the total: then its lease is worth more there.
-        if hosts[h].waiting > 0 && !olderWaitsOnTotal(than: h) { admit(h, &actions) }
-        var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
-        releaseUnwanted(h, forTotal: &forTotal, &actions)
+        reconsider(h, deferringPeers: true, &actions)
     }
 
     /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
@@ -214,10 +223,27 @@ struct PoolStateMachine {
     /// Another worker poked this one: a lease may be free, or it holds idle connections that
     /// another worker waits for.
     mutating func poked(_ actions: inout [PoolAction]) {
+        let started = running.count
         for h in hosts.indices where hosts[h].block == .onHost { admit(h, &actions) }
         serveTotal(&actions)
+        if running.count == started {
+            // A lease handed to this worker that it no longer needs (its waiter left meanwhile)
+            // goes on to the others that wait, or it would stay free while they wait.
+            for h in hosts.indices where budget.hasRoom(hosts[h].budget) {
+                for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
+            }
+        }
         var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
-        for h in idleHosts.sorted() { releaseUnwanted(h, forTotal: &forTotal, &actions) }
+        for h in idleHosts.sorted() { releaseUnwanted(h, forTotal: &forTotal, deferringPeers: false, &actions) }
+    }
+
+    /// ``PoolAction/scheduleHandover`` is due: idle connections still unwanted here go to the
+    /// other workers that wait for them.
+    mutating func handover(_ actions: inout [PoolAction]) {
+        handoverScheduled = false
+        let due = pendingHandover.sorted()
+        pendingHandover.removeAll()
+        for h in due { reconsider(h, deferringPeers: false, &actions) }
     }
 
     /// Fails every transfer whose wait reached its deadline.

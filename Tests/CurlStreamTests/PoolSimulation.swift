@@ -98,6 +98,15 @@ final class PoolSimulation {
     func advance(_ d: Duration) {
         now += d
         for w in workers.indices { run(w) { $0.pool.expire(now: now, &$1) } }
+        if d >= PoolStateMachine.handoverDelay { handOver() }
+    }
+
+    /// Runs every scheduled hand-over (its delay has passed).
+    func handOver() {
+        for w in workers.indices where workers[w].handoverDue {
+            workers[w].handoverDue = false
+            run(w) { $0.pool.handover(&$1) }
+        }
     }
 
     /// Delivers the oldest poke; false if none is pending.
@@ -111,10 +120,12 @@ final class PoolSimulation {
         return true
     }
 
-    /// Delivers pokes until none is left (bounded: a livelock fails the test).
+    /// Delivers pokes, and runs hand-overs as their delay passes, until none is left (bounded:
+    /// a livelock fails the test).
     func deliverAllPokes() {
         var n = 0
-        while deliverPoke() {
+        while deliverPoke() || workers.contains(where: \.handoverDue) {
+            handOver()
             n += 1
             if n > 10_000 {
                 Issue.record("pokes never stop")
@@ -155,6 +166,8 @@ final class PoolSimulation {
             case .poke(let n):
                 // The budget's hook queues it (coalesced per worker); delivery is the test's.
                 budget.poke(n)
+            case .scheduleHandover:
+                workers[w].handoverDue = true
             }
         }
     }
@@ -175,6 +188,8 @@ struct SimWorker {
     var started: [TransferID] = []
     var timedOut: [TransferID] = []
     var givenUp = 0
+    /// A hand-over was scheduled and has not run (``PoolSimulation/handOver()`` runs it).
+    var handoverDue = false
     var log: [PoolAction] = []
 
     init(pool: PoolStateMachine) { self.pool = pool }

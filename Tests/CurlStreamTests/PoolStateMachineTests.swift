@@ -158,8 +158,9 @@ import Testing
         sim.checkNobodyStarves("borrowed")
     }
 
-    /// A connection that goes idle on one worker while another waits for its host is given up
-    /// at once, without a poke.
+    /// A connection that goes idle on one worker while another waits for its host is handed
+    /// over once it has stayed idle for handoverDelay (it would have been reused had a transfer
+    /// of its own worker come meanwhile), without a poke.
     @Test func connectionGoingIdleServesAnotherWorkersWaiter() {
         let sim = PoolSimulation(workers: 2, maxConnections: 10, perHost: 1)
         let a = sim.host("http://a:80")
@@ -168,6 +169,9 @@ import Testing
         let t1 = sim.request(1, host: a)
         #expect(sim.workers[1].log.isEmpty, "nobody holds an idle connection yet: no poke")
         sim.end(0, t0)
+        #expect(sim.workers[0].givenUp == 0)
+        #expect(sim.workers[0].log.last == .scheduleHandover)
+        sim.advance(PoolStateMachine.handoverDelay)
         #expect(sim.workers[0].givenUp == 1)
         sim.deliverAllPokes()
         #expect(sim.workers[1].started == [t1])
@@ -193,5 +197,49 @@ import Testing
         #expect(sim.budget.idleConnections == 1)
         #expect(sim.workers[0].givenUp == 2)
         sim.checkBooks("kept one")
+    }
+
+    /// Two busy workers share a host's slots evenly: the one that got them all first hands
+    /// connections over as they go idle until each holds half, then reuses its own again (each
+    /// hand-over costs the other a new connection, so it stops there). Without this the first
+    /// worker would keep every connection and the other's transfers would wait out poolTimeout.
+    @Test func busyWorkersSettleAtAnEvenSplit() {
+        let sim = PoolSimulation(workers: 2, maxConnections: 100, perHost: 4)
+        let a = sim.host("http://a:80")
+        let first = (0..<10).map { _ in sim.request(0, host: a) }
+        for id in first[0..<4] { sim.connect(0, id, reuse: false) }
+        _ = (0..<10).map { _ in sim.request(1, host: a) }
+        sim.deliverAllPokes()
+        #expect(sim.workers[1].started.isEmpty)
+        for (n, id) in first[0..<3].enumerated() {
+            sim.end(0, id)
+            sim.deliverAllPokes()
+            for s in sim.workers[0].admitted.keys { sim.connect(0, s, reuse: true) }
+            for s in sim.workers[1].admitted.keys { sim.connect(1, s, reuse: false) }
+            sim.checkBooks("ending \(n)")
+        }
+        // Two hand-overs (4-0, 3-1, 2-2), then the third ending is reused at home.
+        #expect(sim.workers[0].givenUp == 2)
+        #expect(sim.workers[1].started.count == 2)
+        #expect(sim.workers[0].started.count == 5)
+        #expect(sim.workers[0].pool.hosts[a].open == 2 && sim.workers[1].pool.hosts[a].open == 2)
+    }
+
+    /// A transfer of the same worker that comes within handoverDelay reuses the connection; the
+    /// hand-over then finds nothing to give (no new connection for anyone).
+    @Test func ownTransferWithinTheDelayReusesTheConnection() {
+        let sim = PoolSimulation(workers: 2, maxConnections: 10, perHost: 1)
+        let a = sim.host("http://a:80")
+        let t0 = sim.request(0, host: a)
+        sim.connect(0, t0, reuse: false)
+        sim.request(1, host: a)
+        sim.end(0, t0)
+        let t2 = sim.request(0, host: a)
+        #expect(sim.workers[0].log.last == .start(t2, lease: false))
+        sim.advance(PoolStateMachine.handoverDelay)
+        sim.deliverAllPokes()
+        #expect(sim.workers[0].givenUp == 0)
+        #expect(sim.workers[1].started.isEmpty)
+        sim.checkBooks("reused at home")
     }
 }
