@@ -17,32 +17,13 @@ mkdir -p "$OUT"
 rm -f "$OUT"/storm-*
 
 ./scripts/install-deps.sh
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 swift build -c release --product stream-proxy >/dev/null
 BIN=.build/release/stream-proxy
 
 NPORT=19330; PPORT=19331
-DIR=$(mktemp -d /tmp/streamproxy-storm.XXXXXX)
-head -c 1024 /dev/zero | tr '\0' 'x' > "$DIR/1k"
-sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$NPORT|g" bench/nginx/static.conf > "$DIR/nginx.conf"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"
-"$NGINX" -c "$DIR/nginx.conf" & pids+=($!)
-
-U=http://127.0.0.1:$NPORT/1k
+# shellcheck source=nginx/origin.sh
+source bench/nginx/origin.sh
 ROUTE="storm@50=$U?u=0,$U?u=1,$U?u=2,$U?u=3,$U?u=4"
 $BIN serve --listen 127.0.0.1:$PPORT --workers "$WORKERS" --log-level warning --max-connections 100 \
   --max-connections-per-host 100 --max-keepalive 100 --route "$ROUTE" & PROXY=$!; pids+=($PROXY)

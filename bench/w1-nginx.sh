@@ -14,25 +14,11 @@ N=${N:-20000}
 WORKERS=${WORKERS:-2}
 EXTRA=${EXTRA:-}
 ./scripts/install-deps.sh
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -z "${BIN:-}" ]; then swift build -c release --product stream-proxy >/dev/null; BIN=.build/release/stream-proxy; fi
 
 NPORT=19340; PPORT=19341
-DIR=$(mktemp -d /tmp/streamproxy-w1.XXXXXX)
-head -c 1024 /dev/zero | tr '\0' 'x' > "$DIR/1k"
-sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$NPORT|g" bench/nginx/static.conf > "$DIR/nginx.conf"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$DIR/nginx.pid" ] && kill "$(cat "$DIR/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)"
-"$NGINX" -c "$DIR/nginx.conf" & pids+=($!)
-U=http://127.0.0.1:$NPORT/1k
+# shellcheck source=nginx/origin.sh
+source bench/nginx/origin.sh
 # shellcheck disable=SC2086
 $BIN serve --listen 127.0.0.1:$PPORT --workers "$WORKERS" --log-level warning --max-streams 20000 $EXTRA \
   --route "w1@50=$U?u=0,$U?u=1,$U?u=2,$U?u=3,$U?u=4" & PP=$!; pids+=($PP)
