@@ -4,7 +4,7 @@
 SWIFT ?= swift
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build release run test test-asan test-tsan soak bench clean
+.PHONY: deps build release run test test-asan test-tsan soak bench fuzz-pool clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -42,6 +42,12 @@ test-tsan: deps
 # The standard workloads and the peers, written to BENCHMARKS.md (several minutes; idle machine).
 bench: deps
 	bench/run.sh
+
+# The pool's randomized model test at 20 times its `make test` size (40,000 sequences, a few
+# minutes): every step's books and starvation checked.
+fuzz-pool: deps
+	$(SWIFT) build --build-tests
+	POOL_MODEL_SEQUENCES=40000 $(SWIFT) test --skip-build --filter PoolModelTests
 
 # Ten minutes of mixed and abusive load; a CSV of RSS, fds and threads and a verdict.
 soak: deps

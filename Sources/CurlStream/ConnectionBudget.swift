@@ -122,9 +122,11 @@ public final class ConnectionBudget: Sendable {
         1 + waiting.indices.filter { $0 != me && waiting[$0].value > 0 }.count
     }
 
-    /// Whether a worker other than `me` waits while holding fewer than `share` leases.
-    func anyBelow(_ share: Int, waiting: [Counter], held: [Counter], excluding me: Int) -> Bool {
-        waiting.indices.contains { $0 != me && waiting[$0].value > 0 && held[$0].value < share }
+    /// Whether a worker other than `me` waits while clearly short of `share`: holding under
+    /// three quarters of it. The margin keeps two busy workers from trading connections back
+    /// and forth as their demand shifts a little (each trade costs a new connection).
+    func anyShort(of share: Int, waiting: [Counter], held: [Counter], excluding me: Int) -> Bool {
+        waiting.indices.contains { $0 != me && waiting[$0].value > 0 && held[$0].value * 4 < share * 3 }
     }
 
     /// Workers other than `me` holding idle connections to `host` (or to any host, if nil).

@@ -18,6 +18,8 @@ final class ConnectionLedger {
     private struct Socket {
         let host: Int
         let inode: UInt
+        /// The transfer whose connect opened it: the only one that can see it closed unreported.
+        let openedBy: TransferID
         /// The transfer using the socket; nil while it idles in libcurl's cache.
         var user: TransferID?
         /// Shut down by us; its lease already returned, libcurl closes it when it notices.
@@ -37,7 +39,7 @@ final class ConnectionLedger {
     func opened(_ fd: curl_socket_t, host: Int, by id: TransferID) {
         // The descriptor number is ours again: libcurl closed the socket it had without telling us.
         if let stale = sockets.removeValue(forKey: fd) { forget(fd, stale) }
-        sockets[fd] = Socket(host: host, inode: Self.inode(of: fd), user: id)
+        sockets[fd] = Socket(host: host, inode: Self.inode(of: fd), openedBy: id, user: id)
     }
 
     /// libcurl closed `fd` (close callback).
@@ -56,11 +58,12 @@ final class ConnectionLedger {
     }
 
     /// Transfer `id` left the multi handle. The sockets it used are idle now unless libcurl
-    /// closed them; `fds` are those it opened or was seen using.
+    /// closed them; `fds` are those it opened or was seen using. Only a socket it opened is
+    /// checked with `fstat` (a reused one was a connection's socket, whose close is reported).
     func released(by id: TransferID, fds: [curl_socket_t]) {
         for fd in fds {
             guard var s = sockets[fd] else { continue }
-            if s.inode != Self.inode(of: fd) {
+            if s.openedBy == id && s.inode != Self.inode(of: fd) {
                 sockets[fd] = nil
                 forget(fd, s)
             } else if s.user == id {

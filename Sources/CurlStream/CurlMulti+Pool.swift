@@ -66,6 +66,7 @@ extension CurlMulti {
     /// Another worker asks this one to look at its pool again.
     func poked() {
         budget.pokeReceived(pool.worker)
+        counters.pokes.increment()
         pool.poked(&actions)
         settle()
     }

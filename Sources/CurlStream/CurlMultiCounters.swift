@@ -22,6 +22,9 @@ public final class CurlMultiCounters: Sendable {
     /// Idle connections given up (shut down) so that their lease could serve a waiting transfer
     /// or to keep idle connections within maxKeepalive.
     public let givenUp = Atomic<Int>(0)
+    /// Times another worker asked this one to look at its pool (a lease came free, or a
+    /// connection it holds idle is wanted).
+    public let pokes = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)

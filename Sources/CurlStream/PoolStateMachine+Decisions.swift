@@ -55,7 +55,11 @@ extension PoolStateMachine {
     mutating func block(_ h: Int, _ block: Block, _ actions: inout [PoolAction]) {
         hosts[h].block = block
         publish(h)
-        // Workers holding idle connections this host could use hear of it once per block.
+        pokeHolders(for: h, block, &actions)
+    }
+
+    /// Workers holding idle connections that a waiter of `h` could use hear of it.
+    mutating func pokeHolders(for h: Int, _ block: Block, _ actions: inout [PoolAction]) {
         for w in budget.holdingIdle(block == .onHost ? hosts[h].budget : nil, excluding: worker) {
             actions.append(.poke(worker: w))
         }
@@ -70,7 +74,7 @@ extension PoolStateMachine {
         case .onHost:
             if hosts[h].idle > 0 { actions.append(.giveUpIdle(host: h)) }
         case .onTotal:
-            if let x = idleHosts.first(where: { hosts[$0].waiting == 0 }) {
+            if let x = idleHosts.filter({ hosts[$0].waiting == 0 }).min() {
                 actions.append(.giveUpIdle(host: x))
             } else if hosts[h].idle > 0 {
                 actions.append(.giveUpIdle(host: h))
@@ -170,8 +174,8 @@ extension PoolStateMachine {
     }
 
     /// Whether this worker, though its own transfers wait for `h`, should let a connection to `h`
-    /// go to another worker: one that waits (for `h`, or for the total) while it holds fewer
-    /// leases than its fair share and this worker more. The share is the limit split evenly
+    /// go to another worker: one that waits (for `h`, or for the total) while it holds clearly
+    /// fewer leases than its fair share, and this worker more. The share is the limit split evenly
     /// among the workers that wait, so that two busy workers settle at half each instead of the
     /// first one keeping every connection (each hand-over costs a new connection, so it stops
     /// once the split is even).
@@ -179,14 +183,14 @@ extension PoolStateMachine {
         let b = hosts[h].budget
         if b.waitingSum.load(ordering: .sequentiallyConsistent) > b.waiting[worker].value {
             let share = max(1, budget.maxConnectionsPerHost / budget.competing(b.waiting, me: worker))
-            if hosts[h].open > share && budget.anyBelow(share, waiting: b.waiting, held: b.held, excluding: worker) {
+            if hosts[h].open > share && budget.anyShort(of: share, waiting: b.waiting, held: b.held, excluding: worker) {
                 return true
             }
         }
         if budget.waitingOnTotal.load(ordering: .sequentiallyConsistent) > waitingOnTotal {
             let waits = budget.published.map(\.waitingOnTotal), held = budget.published.map(\.held)
             let share = max(1, budget.maxConnections / budget.competing(waits, me: worker))
-            if held[worker].value > share && budget.anyBelow(share, waiting: waits, held: held, excluding: worker) {
+            if held[worker].value > share && budget.anyShort(of: share, waiting: waits, held: held, excluding: worker) {
                 return true
             }
         }

@@ -143,10 +143,17 @@ struct PoolStateMachine {
         hosts[h].queue.append(Entry(id: id, sequence: sequence))
         hosts[h].waiting += 1
         expiries.append(Entry(id: id, sequence: sequence))
-        if hosts[h].block == .none || hosts[h].idle > 0 && !needsNewConnection {
+        let reuses = hosts[h].idle > 0 && !needsNewConnection
+        if hosts[h].block == .none || reuses {
+            // Transfers of other hosts that wait for the total came first: a free lease is theirs.
+            if waitingOnTotal > 0 && !reuses { serveTotal(&actions) }
             admit(h, &actions)
         } else {
+            // One more waiter of a blocked host: idle connections here or on other workers may
+            // serve it as they served the first.
             publish(h)
+            freeCapacity(for: h, hosts[h].block, &actions)
+            pokeHolders(for: h, hosts[h].block, &actions)
         }
     }
 
@@ -223,25 +230,25 @@ struct PoolStateMachine {
     /// Another worker poked this one: a lease may be free, or it holds idle connections that
     /// another worker waits for.
     mutating func poked(_ actions: inout [PoolAction]) {
-        let started = running.count
         for h in hosts.indices where hosts[h].block == .onHost { admit(h, &actions) }
         serveTotal(&actions)
-        if running.count == started {
-            // A lease handed to this worker that it no longer needs (its waiter left meanwhile)
-            // goes on to the others that wait, or it would stay free while they wait.
-            for h in hosts.indices where budget.hasRoom(hosts[h].budget) {
-                for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
-            }
+        // Leases handed to this worker beyond what it still needs (its waiters left meanwhile)
+        // go on to the others that wait, or they would stay free while those wait.
+        for h in hosts.indices where budget.hasRoom(hosts[h].budget) {
+            for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
         }
         var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
-        for h in idleHosts.sorted() { releaseUnwanted(h, forTotal: &forTotal, deferringPeers: false, &actions) }
+        for h in idleHosts.sorted() { releaseUnwanted(h, forTotal: &forTotal, deferringPeers: true, &actions) }
     }
 
     /// ``PoolAction/scheduleHandover`` is due: idle connections still unwanted here go to the
     /// other workers that wait for them.
     mutating func handover(_ actions: inout [PoolAction]) {
         handoverScheduled = false
-        let due = pendingHandover.sorted()
+        // Every idle host, not only those that scheduled it: what other workers wait for now
+        // may differ from what they waited for then (a connection offered may have been reused
+        // here, and another left idle).
+        let due = pendingHandover.union(idleHosts).sorted()
         pendingHandover.removeAll()
         for h in due { reconsider(h, deferringPeers: false, &actions) }
     }

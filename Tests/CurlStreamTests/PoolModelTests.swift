@@ -1,12 +1,18 @@
+import Foundation
 import Testing
 @testable import CurlStream
 
 /// Thousands of random event sequences over several workers sharing one budget, with the books
 /// checked after every step and starvation checked whenever all pokes have been delivered.
 @Suite struct PoolModelTests {
+    /// Sequences in all, split over 8 parallel batches: 2,000 by default (about 10 s in a
+    /// debug build); `make fuzz-pool` runs 40,000.
+    static let sequences = Int(ProcessInfo.processInfo.environment["POOL_MODEL_SEQUENCES"] ?? "") ?? 2000
+
     @Test(arguments: 0..<8)
     func randomSequencesKeepTheBooksAndStarveNobody(batch: Int) {
-        for seed in (batch * 250)..<((batch + 1) * 250) {
+        let perBatch = Self.sequences / 8
+        for seed in (batch * perBatch)..<((batch + 1) * perBatch) {
             run(seed: UInt64(seed))
         }
     }

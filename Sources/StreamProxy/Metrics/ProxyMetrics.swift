@@ -96,6 +96,9 @@ final class ProxyMetrics: Sendable {
         counter("streamproxy_upstream_connections_given_up_total", [],
                 "Idle upstream connections closed so that a waiting transfer could have their slot, or to stay within maxKeepalive.",
                 w.curl.givenUp.load(ordering: .relaxed))
+        counter("streamproxy_upstream_pool_pokes_total", [],
+                "Times another worker asked this one to look at its pool (a lease came free, or an idle connection it holds is wanted).",
+                w.curl.pokes.load(ordering: .relaxed))
     }
 }
 
