@@ -84,6 +84,12 @@ extension PoolStateMachine {
         }
     }
 
+    mutating func scheduleHandover(_ actions: inout [PoolAction]) {
+        guard !handoverScheduled else { return }
+        handoverScheduled = true
+        actions.append(.scheduleHandover)
+    }
+
     /// Who gets the idle connections of `h`: this host's oldest waiter, unless a transfer for
     /// another host has waited longer for the total, or another worker that waits holds less
     /// than its fair share (then its lease is worth more there); what nobody here wants may go
@@ -124,10 +130,7 @@ extension PoolStateMachine {
             let now = max(excess, min(idle, waitingOnTotal))
             if give > now {
                 pendingHandover.insert(h)
-                if !handoverScheduled {
-                    handoverScheduled = true
-                    actions.append(.scheduleHandover)
-                }
+                scheduleHandover(&actions)
             }
             give = now
         }
@@ -142,11 +145,17 @@ extension PoolStateMachine {
         budget.release(hosts[h].budget)
         hosts[h].open -= 1
         changed(h)
-        if hosts[h].owedGiveUps > 0 {
-            // The lease is another worker's; waiters here may still reuse what else is idle.
-            hosts[h].owedGiveUps -= 1
+        // The lease is another worker's when it was given up for them, or when this worker
+        // holds more than its fair share while one that waits is short of it: else a worker
+        // whose transfers end by closing their connections (cut remainders) would take back
+        // every lease it returns before the poked worker could, and starve it. Waiters here
+        // may still reuse what else is idle.
+        if hosts[h].owedGiveUps > 0 || hosts[h].waiting > 0 && owesPeers(h, taking: 1) {
+            hosts[h].owedGiveUps = max(0, hosts[h].owedGiveUps - 1)
             if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, reuseOnly: true, &actions) }
             for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
+            // If they do not take it, this worker's waiters do, at the hand-over.
+            scheduleHandover(&actions)
             return
         }
         // Oldest first: this host's waiters, or those of hosts blocked on the total.
@@ -179,18 +188,20 @@ extension PoolStateMachine {
     /// among the workers that wait, so that two busy workers settle at half each instead of the
     /// first one keeping every connection (each hand-over costs a new connection, so it stops
     /// once the split is even).
-    mutating func owesPeers(_ h: Int) -> Bool {
+    /// `taking`: leases this worker would add by keeping what is at stake (1 for a lease just
+    /// returned; 0 for an idle connection, already counted).
+    mutating func owesPeers(_ h: Int, taking: Int = 0) -> Bool {
         let b = hosts[h].budget
         if b.waitingSum.load(ordering: .sequentiallyConsistent) > b.waiting[worker].value {
             let share = max(1, budget.maxConnectionsPerHost / budget.competing(b.waiting, me: worker))
-            if hosts[h].open > share && budget.anyShort(of: share, waiting: b.waiting, held: b.held, excluding: worker) {
+            if hosts[h].open + taking > share && budget.anyShort(of: share, waiting: b.waiting, held: b.held, excluding: worker) {
                 return true
             }
         }
         if budget.waitingOnTotal.load(ordering: .sequentiallyConsistent) > waitingOnTotal {
             let waits = budget.published.map(\.waitingOnTotal), held = budget.published.map(\.held)
             let share = max(1, budget.maxConnections / budget.competing(waits, me: worker))
-            if held[worker].value > share && budget.anyShort(of: share, waiting: waits, held: held, excluding: worker) {
+            if held[worker].value + taking > share && budget.anyShort(of: share, waiting: waits, held: held, excluding: worker) {
                 return true
             }
         }

@@ -27,8 +27,10 @@ enum PoolAction: Equatable {
 /// at once on an idle connection or with a new lease; else it waits in its host's FIFO, and the
 /// host is blocked on its own limit or on the total. Every ending returns what it held exactly
 /// once, and each return is offered first to this worker's waiters (its host's FIFO, then hosts
-/// blocked on the total, oldest block first), then to other workers by a poke. No operation
-/// scans the waiting transfers.
+/// blocked on the total, oldest block first), then to other workers by a poke. A connection that
+/// goes idle with nobody here wanting it is handed to a waiting worker after `handoverDelay`, and
+/// two busy workers settle at an even split of a limit (``owesPeers(_:)``). No operation scans
+/// the waiting transfers.
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -232,6 +234,11 @@ struct PoolStateMachine {
     mutating func poked(_ actions: inout [PoolAction]) {
         for h in hosts.indices where hosts[h].block == .onHost { admit(h, &actions) }
         serveTotal(&actions)
+        // Still waiting (a lease handed over here was taken by another transfer first): the
+        // workers holding idle connections hear of it again.
+        for h in hosts.indices where hosts[h].waiting > 0 && hosts[h].block != .none {
+            pokeHolders(for: h, hosts[h].block, &actions)
+        }
         // Leases handed to this worker beyond what it still needs (its waiters left meanwhile)
         // go on to the others that wait, or they would stay free while those wait.
         for h in hosts.indices where budget.hasRoom(hosts[h].budget) {
@@ -242,9 +249,13 @@ struct PoolStateMachine {
     }
 
     /// ``PoolAction/scheduleHandover`` is due: idle connections still unwanted here go to the
-    /// other workers that wait for them.
+    /// other workers that wait for them, and leases this worker left to others that they did
+    /// not take go to its own waiters.
     mutating func handover(_ actions: inout [PoolAction]) {
         handoverScheduled = false
+        // Leases left to other workers that they did not take go to the waiters here.
+        for h in hosts.indices where hosts[h].waiting > 0 && hosts[h].block != .none { admit(h, &actions) }
+        serveTotal(&actions)
         // Every idle host, not only those that scheduled it: what other workers wait for now
         // may differ from what they waited for then (a connection offered may have been reused
         // here, and another left idle).

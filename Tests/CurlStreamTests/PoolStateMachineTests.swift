@@ -244,4 +244,27 @@ import Testing
         #expect(sim.workers[1].started.isEmpty)
         sim.checkBooks("reused at home")
     }
+
+    /// Transfers that end by closing their connection (remainders too large to drain are cut)
+    /// return a lease each time: the worker holding more than its share leaves it to a waiting
+    /// worker that holds none, instead of taking every lease back for its own queue (which
+    /// starved the other worker's transfers into `pool` errors in W3).
+    @Test func leasesOfClosedConnectionsAreShared() {
+        let sim = PoolSimulation(workers: 2, maxConnections: 100, perHost: 4)
+        let a = sim.host("http://a:80")
+        let first = (0..<20).map { _ in sim.request(0, host: a) }
+        for id in first[0..<4] { sim.connect(0, id, reuse: false) }
+        _ = (0..<20).map { _ in sim.request(1, host: a) }
+        for id in first[0..<6] {
+            guard sim.workers[0].connected[id] != nil else { continue }
+            sim.end(0, id, keepConnection: false)
+            sim.deliverAllPokes()
+            for s in sim.workers[0].admitted.keys { sim.connect(0, s, reuse: false) }
+            for s in sim.workers[1].admitted.keys { sim.connect(1, s, reuse: false) }
+            sim.checkBooks("after \(id)")
+        }
+        #expect(sim.workers[1].started.count == 2)
+        #expect(sim.workers[0].pool.hosts[a].open == 2 && sim.workers[1].pool.hosts[a].open == 2)
+        sim.checkNobodyStarves("shared")
+    }
 }
