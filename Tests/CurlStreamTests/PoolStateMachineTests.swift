@@ -206,18 +206,13 @@ import Testing
     /// hand-over costs the other a new connection, so it stops there). Without this the first
     /// worker would keep every connection and the other's transfers would wait out poolTimeout.
     @Test func busyWorkersSettleAtAnEvenSplit() {
-        let sim = PoolSimulation(workers: 2, maxConnections: 100, perHost: 4)
-        let a = sim.host("http://a:80")
-        let first = (0..<10).map { _ in sim.request(0, host: a) }
-        for id in first[0..<4] { sim.connect(0, id, reuse: false) }
-        _ = (0..<10).map { _ in sim.request(1, host: a) }
+        let (sim, a, first) = twoBusyWorkers(waiting: 10)
         sim.deliverAllPokes()
         #expect(sim.workers[1].started.isEmpty)
         for (n, id) in first[0..<3].enumerated() {
             sim.end(0, id)
             sim.deliverAllPokes()
-            for s in sim.workers[0].admitted.keys { sim.connect(0, s, reuse: true) }
-            for s in sim.workers[1].admitted.keys { sim.connect(1, s, reuse: false) }
+            sim.connectAdmitted(reuseOnWorker0: true)
             sim.checkBooks("ending \(n)")
         }
         // Two hand-overs (4-0, 3-1, 2-2), then the third ending is reused at home.
@@ -250,21 +245,35 @@ import Testing
     /// worker that holds none, instead of taking every lease back for its own queue (which
     /// starved the other worker's transfers into `pool` errors in W3).
     @Test func leasesOfClosedConnectionsAreShared() {
-        let sim = PoolSimulation(workers: 2, maxConnections: 100, perHost: 4)
-        let a = sim.host("http://a:80")
-        let first = (0..<20).map { _ in sim.request(0, host: a) }
-        for id in first[0..<4] { sim.connect(0, id, reuse: false) }
-        _ = (0..<20).map { _ in sim.request(1, host: a) }
+        let (sim, a, first) = twoBusyWorkers(waiting: 20)
         for id in first[0..<6] {
             guard sim.workers[0].connected[id] != nil else { continue }
             sim.end(0, id, keepConnection: false)
             sim.deliverAllPokes()
-            for s in sim.workers[0].admitted.keys { sim.connect(0, s, reuse: false) }
-            for s in sim.workers[1].admitted.keys { sim.connect(1, s, reuse: false) }
+            sim.connectAdmitted(reuseOnWorker0: false)
             sim.checkBooks("after \(id)")
         }
         #expect(sim.workers[1].started.count == 2)
         #expect(sim.workers[0].pool.hosts[a].open == 2 && sim.workers[1].pool.hosts[a].open == 2)
         sim.checkNobodyStarves("shared")
+    }
+}
+
+/// Two workers with `waiting` transfers each for one host of 4 slots; worker 0 came first and
+/// holds every slot (its first four transfers connected).
+private func twoBusyWorkers(waiting: Int) -> (PoolSimulation, Int, [TransferID]) {
+    let sim = PoolSimulation(workers: 2, maxConnections: 100, perHost: 4)
+    let a = sim.host("http://a:80")
+    let first = (0..<waiting).map { _ in sim.request(0, host: a) }
+    for id in first[0..<4] { sim.connect(0, id, reuse: false) }
+    for _ in 0..<waiting { sim.request(1, host: a) }
+    return (sim, a, first)
+}
+
+extension PoolSimulation {
+    /// Connects every started transfer of both workers (worker 1's on new connections).
+    func connectAdmitted(reuseOnWorker0: Bool) {
+        for id in workers[0].admitted.keys { connect(0, id, reuse: reuseOnWorker0) }
+        for id in workers[1].admitted.keys { connect(1, id, reuse: false) }
     }
 }
