@@ -169,6 +169,9 @@ final class PublishedWorker: Sendable {
     let held = Counter()
     /// A poke is on its way to this worker (cleared by the worker before it looks).
     let pokePending = Atomic<Bool>(false)
+    /// A hand-over is scheduled on this worker: it will look at what others wait for when it
+    /// runs (it clears this first), so poking it about its idle connections meanwhile is moot.
+    let handoverPending = Atomic<Bool>(false)
     let link = Mutex<(@Sendable () -> Void)?>(nil)
 }
 

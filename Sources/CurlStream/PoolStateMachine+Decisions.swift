@@ -58,9 +58,13 @@ extension PoolStateMachine {
         pokeHolders(for: h, block, &actions)
     }
 
-    /// Workers holding idle connections that a waiter of `h` could use hear of it.
+    /// Workers holding idle connections that a waiter of `h` could use hear of it, unless a
+    /// hand-over is already scheduled there: it reads what others wait for when it runs (the
+    /// wait was published before this check, so sequentially consistent order means the
+    /// hand-over sees it or this sees the flag cleared).
     mutating func pokeHolders(for h: Int, _ block: Block, _ actions: inout [PoolAction]) {
-        for w in budget.holdingIdle(block == .onHost ? hosts[h].budget : nil, excluding: worker) {
+        for w in budget.holdingIdle(block == .onHost ? hosts[h].budget : nil, excluding: worker)
+            where !budget.published[w].handoverPending.load(ordering: .sequentiallyConsistent) {
             actions.append(.poke(worker: w))
         }
     }
@@ -87,6 +91,7 @@ extension PoolStateMachine {
     mutating func scheduleHandover(_ actions: inout [PoolAction]) {
         guard !handoverScheduled else { return }
         handoverScheduled = true
+        budget.published[worker].handoverPending.store(true, ordering: .sequentiallyConsistent)
         actions.append(.scheduleHandover)
     }
 

@@ -25,6 +25,7 @@ extension PoolStateMachine {
     /// not take go to its own waiters.
     mutating func handover(_ actions: inout [PoolAction]) {
         handoverScheduled = false
+        budget.published[worker].handoverPending.store(false, ordering: .sequentiallyConsistent)
         // Leases left to other workers that they did not take go to the waiters here.
         for h in hosts.indices where hosts[h].waiting > 0 && hosts[h].block != .none { admit(h, &actions) }
         serveTotal(&actions)
