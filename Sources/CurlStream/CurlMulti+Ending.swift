@@ -2,7 +2,7 @@ import CCurl
 import EventLoop
 
 /// How transfers end: every way out (done, error, cut, drained, cancelled, read timeout,
-/// refused a lease) goes through ``CurlMulti/releaseConnection(_:)``, which tells the pool once.
+/// refused a lease) goes through ``CurlMulti/releaseConnection(_:requeue:)``, which tells the pool once.
 extension CurlMulti {
 
     func socketAction(_ fd: curl_socket_t, _ flags: Int32) {

@@ -57,18 +57,15 @@ public final class CurlMulti {
 
     /// - Parameters:
     ///   - budget: the process-wide connection limits this multi shares with other workers'
-    ///     multis; nil for a budget of its own from `options`.
+    ///     multis.
     ///   - worker: this multi's index among the budget's workers.
-    public init(loop: EventLoop, options: TransferOptions, budget: ConnectionBudget? = nil, worker: Int = 0)
+    public init(loop: EventLoop, options: TransferOptions, budget: ConnectionBudget, worker: Int = 0)
         throws(CurlMultiError)
     {
         loop.preconditionInEventLoop()
         precondition(curlGlobal == CURLE_OK, "curl_global_init failed")
         self.loop = loop
         self.options = options
-        let budget = budget ?? ConnectionBudget(maxConnections: options.maxConnections,
-                                                maxConnectionsPerHost: options.maxConnectionsPerHost,
-                                                maxKeepalive: options.maxKeepalive)
         self.budget = budget
         self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout))
         self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections)

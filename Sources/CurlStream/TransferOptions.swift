@@ -1,12 +1,7 @@
-/// Pool limits and timeouts for every transfer of a ``CurlMulti``. The names and meanings
-/// follow the pool settings of well-known HTTP clients (httpx, AsyncHTTPClient).
+/// Timeouts and settings for every transfer of a ``CurlMulti``; the connection limits are the
+/// ``ConnectionBudget``'s. The names and meanings follow the pool settings of well-known HTTP
+/// clients (httpx, AsyncHTTPClient).
 public struct TransferOptions: Sendable, Equatable {
-    /// Upstream connections open at once.
-    public var maxConnections = 100
-    /// Upstream connections open at once to one scheme+host+port.
-    public var maxConnectionsPerHost = 10
-    /// Idle connections kept for reuse.
-    public var maxKeepalive = 20
     /// Seconds an idle connection is kept.
     public var keepaliveExpiry: Double = 5
     /// Seconds for the TCP (and TLS) connect.

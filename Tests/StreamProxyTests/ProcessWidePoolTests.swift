@@ -88,8 +88,9 @@ struct ProcessWidePoolTests {
 
     /// The disconnect storm, three rounds: 100 streams cut mid-flight (with RST, or with FIN)
     /// while their upstreams connect, wait for a response or read a body, and at once 200 new
-    /// streams, 100 at a time: every one completes with no `pool` error and none waits anywhere
-    /// near poolTimeout. Afterwards every lease the proxy holds is an idle connection.
+    /// streams, 100 at a time: every one completes with no `pool` error (a transfer held back by a
+    /// slot that never came free fails with `pool` at poolTimeout, as in the old stall).
+    /// Afterwards every lease the proxy holds is an idle connection.
     @Test(arguments: [true, false])
     func disconnectStormLeavesNoSlotTaken(reset: Bool) throws {
         let route = ["/delay/300", "/bytes/20000?rate=40000", "/bytes/1024", "/delay/100", "/bytes/1024"]
@@ -108,7 +109,6 @@ struct ProcessWidePoolTests {
             let r = try bench(cluster, route: "w", concurrency: 100, count: 200)
             #expect(r.completed == 200, "round \(round): \(r.errors)")
             #expect(r.errors.isEmpty, "round \(round)")
-            #expect(r.done.max < 2_500_000, "round \(round): the slowest stream took \(r.done.max) µs (poolTimeout is 5 s)")
         }
         var last = ""
         let healed = try waitUntil(timeout: .seconds(3)) {

@@ -27,9 +27,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var maxPrefix = 1_048_576
     /// Upstream connections open at once, whole process.
     public var maxConnections = 100
-    /// Upstream connections open at once to any one upstream host.
+    /// Upstream connections open at once to any one upstream host, whole process (a value above
+    /// maxConnections is capped by it).
     public var maxConnectionsPerHost = 10
-    /// Idle upstream connections kept for reuse.
+    /// Idle upstream connections kept for reuse, whole process.
     public var maxKeepalive = 20
     /// Seconds an idle upstream connection is kept for reuse.
     public var keepaliveExpiry = 5.0

@@ -231,12 +231,9 @@ final class ProxyWorker {
 }
 
 extension ProxyConfig {
-    /// The upstream side's share of the configuration.
+    /// The upstream transfers' settings (the connection limits go to the ConnectionBudget).
     var transferOptions: TransferOptions {
         var o = TransferOptions()
-        o.maxConnections = maxConnections
-        o.maxConnectionsPerHost = maxConnectionsPerHost
-        o.maxKeepalive = maxKeepalive
         o.keepaliveExpiry = keepaliveExpiry
         o.connectTimeout = connectTimeout
         o.readTimeout = readTimeout
