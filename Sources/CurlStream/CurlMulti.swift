@@ -238,15 +238,3 @@ public final class CurlMulti {
     /// Transfers that have not ended yet (active or queued).
     public var count: Int { transfers.count }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
-
-func formatSeconds(_ s: Double) -> String {
-    s == s.rounded() ? "\(Int(s)) s" : "\(s) s"
-}

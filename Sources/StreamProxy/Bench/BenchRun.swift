@@ -76,7 +76,7 @@ final class BenchRun {
                 }
                 if !self.stoppedStarting {
                     let wait = now.duration(to: next)
-                    self.ticker?.schedule(after: max(0, Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18))
+                    self.ticker?.schedule(after: max(0, wait.seconds))
                 }
             }
             ticker = timer
@@ -190,7 +190,7 @@ struct BenchResult {
         func micros(_ t: ContinuousClock.Instant?) -> UInt64? {
             guard let t else { return nil }
             let d = s.scheduled.duration(to: t)
-            return UInt64(max(0, d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000))
+            return UInt64(max(0, d.microseconds))
         }
         if let v = micros(s.firstByte) { _ = firstByte.record(v) }
         if let v = micros(s.firstChunk) { _ = firstChunk.record(v) }

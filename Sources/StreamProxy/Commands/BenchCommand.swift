@@ -62,7 +62,7 @@ struct BenchCommand: ParsableCommand {
         let interactive = isatty(STDERR_FILENO) == 1
         run.onProgress = { r in
             guard interactive else { return }
-            let elapsed = Double(r.startedAt.duration(to: .now).components.seconds)
+            let elapsed = r.startedAt.duration(to: .now).seconds.rounded(.down)
             let line = String(format: "\r  %4.0fs  started %d  completed %d  open %d  errors %d   ", elapsed,
                               r.result.started, r.result.completed, r.open, r.result.errors.values.reduce(0, +))
             FileHandle.standardError.write(Data(line.utf8))
@@ -81,7 +81,7 @@ struct BenchCommand: ParsableCommand {
         let end = run.endedAt ?? .now
         let d = run.startedAt.duration(to: end)
         let report = BenchReport(target: url, load: load, result: run.result,
-                                 seconds: Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18,
+                                 seconds: d.seconds,
                                  cpuSeconds: cpu, maxRSSKiB: usage.ru_maxrss)
         print(json ? report.json : report.table)
     }

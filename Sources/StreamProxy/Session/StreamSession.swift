@@ -286,7 +286,7 @@ final class StreamSession {
 
     private func heartbeatDue() {
         let idle = lastWrite.duration(to: .now)
-        let idleSeconds = Double(idle.components.seconds) + Double(idle.components.attoseconds) / 1e18
+        let idleSeconds = idle.seconds
         if idleSeconds >= settings.heartbeat - 0.001 {
             scratch.frame.removeAll(keepingCapacity: true)
             scratch.frame.append(contentsOf: ": ping\n\n".utf8)
@@ -359,6 +359,5 @@ final class FrameScratch {
 }
 
 func milliseconds(since start: ContinuousClock.Instant) -> Double {
-    let d = start.duration(to: .now)
-    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    start.duration(to: .now).milliseconds
 }
