@@ -77,7 +77,7 @@ public struct HTTPRequest {
 
     /// Sends a complete response.
     public func respond(status: Int, headers: [(String, String)] = [], body: some Collection<UInt8> = [UInt8]()) {
-        server.loop.assertInEventLoop()
+        server.loop.preconditionInEventLoop()
         addHeaders(headers)
         let buffer = evbuffer_new()
         defer { evbuffer_free(buffer) }
@@ -107,6 +107,7 @@ public struct HTTPRequest {
     /// Writes `bytes` to the connection ahead of any response, bypassing HTTP framing.
     /// Only test origins want this (to send malformed responses).
     public func writeRaw(_ bytes: [UInt8]) {
+        server.loop.preconditionInEventLoop()
         guard let conn = evhttp_request_get_connection(raw),
               let bev = evhttp_connection_get_bufferevent(conn) else { return }
         bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }

@@ -27,9 +27,6 @@ public final class HTTPResponseStream {
     /// Called on the loop each time the queued output has been fully handed to the socket.
     public var onDrain: (() -> Void)?
 
-    /// Whether the body is over (ended by the owner, or the client left).
-    public var isClosed: Bool { request == nil }
-
     init(request: UnsafeMutablePointer<evhttp_request>, server: HTTPServer, status: Int) {
         self.server = server
         self.request = request
