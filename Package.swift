@@ -44,7 +44,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            resources: [.embedInCode("Resources/index.html")]
         ),
         .executableTarget(
             name: "stream-proxy",

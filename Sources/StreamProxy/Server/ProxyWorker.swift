@@ -101,7 +101,7 @@ final class ProxyWorker {
         }
         switch path {
         case "/":
-            request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")] + corsHeaders, body: IndexPage.html)
+            request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")] + corsHeaders, body: indexPage)
         case "/healthz":
             if draining {
                 request.respond(status: 503, headers: [("Content-Type", "text/plain")] + corsHeaders, text: "shutting down")
@@ -244,3 +244,13 @@ extension ProxyConfig {
         return o
     }
 }
+
+/// The page at `/` (Resources/index.html, compiled in): runs a route's fan-out in the browser
+/// with `EventSource` and shows one card per upstream filling in live. Self-contained (inline
+/// CSS and JS, nothing fetched but `/routes` and the stream), so it works offline.
+///
+/// Hooks for the browser tests: each card has `data-i` and `data-state` (waiting, streaming,
+/// done, error); `#summary` gets `data-state="done"` after the `done` event;
+/// `window.__streamProxy` holds `{fanouts, done, events}` (and `readyState`, the
+/// EventSource's).
+let indexPage: [UInt8] = PackageResources.index_html
