@@ -58,7 +58,6 @@ final class ProxyWorker {
     /// at its first request, so checking on each request is exact).
     private func countNewConnections() {
         let accepted = server.connectionsAccepted
-        if accepted < connectionsCounted { connectionsCounted = 0 }  // the demo origin's /stats/reset
         guard accepted > connectionsCounted else { return }
         metrics.clientConnections.increment(by: Int64(accepted - connectionsCounted))
         connectionsCounted = accepted
