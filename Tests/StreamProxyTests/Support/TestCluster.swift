@@ -1,6 +1,5 @@
 import EventLoop
 import Foundation
-import Logging
 import Testing
 @testable import StreamProxy
 
@@ -31,9 +30,7 @@ final class TestCluster {
         }
         configure(&config)
         self.config = try config.validated()
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        proxy = try ProxyServer(config: self.config, logger: logger)
+        proxy = try ProxyServer(config: self.config)
     }
 
     /// Stops both servers (idempotent; also done on deinit). Call it in a `defer`, so the
