@@ -33,6 +33,7 @@ final class TestOrigin {
 
     /// Answers `request`, whose path has had any mount prefix removed (`path`).
     func handle(_ request: HTTPRequest, path: String) {
+        loop.preconditionInEventLoop()
         stats.requests += 1
         guard request.method == .GET || request.method == .HEAD else {
             request.respond(status: 405, headers: [("Allow", "GET, HEAD"), jsonType],
