@@ -15,7 +15,7 @@ final class ProxyWorker {
     private(set) var routes: RouteTable!
     private(set) var origin: TestOrigin?
     private let settings: StreamSettings
-    private let scratch = FrameScratch()
+    private let scratch = SessionScratch()
     private let cors: CORSPolicy
     /// Open streams, kept alive until they finish.
     private var sessions: [ObjectIdentifier: StreamSession] = [:]
@@ -36,7 +36,7 @@ final class ProxyWorker {
         self.metrics = metrics.addWorker(index, curl: curl.counters)
         self.cors = CORSPolicy(origins: config.cors, credentials: config.corsCredentials)
         self.settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat,
-                                       retryMilliseconds: 2000)
+                                       readTimeout: config.readTimeout, retryMilliseconds: 2000)
         var serverOptions = HTTPServerOptions()
         serverOptions.requestHeaderTimeout = config.requestHeaderTimeout
         self.server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: serverOptions) { [unowned self] request in
@@ -236,7 +236,6 @@ extension ProxyConfig {
         var o = TransferOptions()
         o.keepaliveExpiry = keepaliveExpiry
         o.connectTimeout = connectTimeout
-        o.readTimeout = readTimeout
         o.totalTimeout = totalTimeout
         o.poolTimeout = poolTimeout
         o.drainLimit = drainLimit
