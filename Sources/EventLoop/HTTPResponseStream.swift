@@ -63,6 +63,7 @@ public final class HTTPResponseStream {
     ///
     /// Bytes written in one loop turn are sent together at the turn's end, as one HTTP chunk.
     public func write(_ bytes: UnsafeRawBufferPointer) {
+        server.loop.preconditionInEventLoop()
         guard request != nil, bytes.count > 0 else { return }
         evbuffer_add(pending, bytes.baseAddress, bytes.count)
         if !flushScheduled {
@@ -94,6 +95,7 @@ public final class HTTPResponseStream {
 
     /// Ends the body (the final chunk for HTTP/1.1, a close for HTTP/1.0). Idempotent.
     public func end() {
+        server.loop.preconditionInEventLoop()
         guard let request else { return }
         flush()
         self.request = nil
@@ -104,6 +106,7 @@ public final class HTTPResponseStream {
     /// Closes the connection at once with a TCP reset, discarding anything still queued. For
     /// test origins that simulate a server dying mid-body.
     public func resetConnection() {
+        server.loop.preconditionInEventLoop()
         guard request != nil else { return }
         request = nil
         server.detach(self, from: connection)
