@@ -149,15 +149,16 @@ final class Transfer {
                 break
             }
         }
+        // Counted before the consumer answers, so that `finish` sees the remainder after them.
+        bytesReceived += Int64(data.count)
         switch report(.body(data)) {
         case .proceed:
-            bytesReceived += Int64(data.count)
             return data.count
         case .pause:
+            bytesReceived -= Int64(data.count)
             pausedInCurl = true
             return Int(CCurl_WRITEFUNC_PAUSE)
         case .finish:
-            bytesReceived += Int64(data.count)
             // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
             return state == .draining ? data.count : 0
         case .cancel:
