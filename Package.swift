@@ -59,11 +59,18 @@ let package = Package(
         // microseconds; the whole target in well under a second).
         .testTarget(
             name: "StreamProxyUnitTests",
-            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
         ),
         .testTarget(
             name: "StreamProxyTests",
-            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
+        ),
+        // What both test targets (and the session's fuzz target) read streams with: a WHATWG
+        // event-stream parser, JSON access, the fan-out session's harness and model.
+        .target(
+            name: "StreamTestSupport",
+            dependencies: ["StreamProxy", "CurlStream", "EventLoop"],
+            path: "Tests/StreamTestSupport"
         ),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The `stream-proxy serve` process under floods and signals (issue 3, PRODUCT.md §3 and §8):
 /// threads, descriptors, SIGTERM. Each test runs the binary of the build under test and fails

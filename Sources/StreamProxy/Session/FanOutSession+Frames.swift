@@ -48,23 +48,23 @@ extension FanOutSession {
 /// What a ``FanOutSession`` asks its owner to do after an event. One per worker is reused by
 /// every session on it (an event's output is acted on before the next event), so steady
 /// streaming allocates nothing.
-struct SessionOutput {
+package struct SessionOutput {
     /// SSE bytes to write to the client, in order.
-    var frames: [UInt8] = []
+    package var frames: [UInt8] = []
     /// Upstreams to start or stop. Never produced by an upstream's own event (that is
     /// answered with a directive), so the owner runs them outside the transfer layer's calls.
-    var commands: [FanOutSession.Command] = []
+    package var commands: [FanOutSession.Command] = []
     /// Arm the session's timer for this instant.
-    var wake: ContinuousClock.Instant?
+    package var wake: ContinuousClock.Instant?
     /// The stream is over.
-    var end: FanOutSession.End?
+    package var end: FanOutSession.End?
     /// For metrics: escaped text bytes forwarded, and a time to first byte observed.
-    var bytesForwarded = 0
-    var ttfbMilliseconds: Double?
+    package var bytesForwarded = 0
+    package var ttfbMilliseconds: Double?
     /// Where a chunk's escaped text is built.
-    var text: [UInt8] = []
+    package var text: [UInt8] = []
 
-    init() {
+    package init() {
         frames.reserveCapacity(16 * 1024)
         text.reserveCapacity(4 * 1024)
     }

@@ -6,7 +6,7 @@ extension FanOutSession {
     // MARK: - The upstreams' side
 
     /// Upstream `i` has its connection slot: its read deadline starts.
-    mutating func connecting(_ i: Int, at now: Instant, into out: inout SessionOutput) {
+    package mutating func connecting(_ i: Int, at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard upstreams[i].phase == .waiting else { return }
         upstreams[i].phase = .running
@@ -14,7 +14,7 @@ extension FanOutSession {
         arm(into: &out)
     }
 
-    mutating func head(_ i: Int, _ head: TransferHead, at now: Instant, into out: inout SessionOutput) -> TransferDirective {
+    package mutating func head(_ i: Int, _ head: TransferHead, at now: Instant, into out: inout SessionOutput) -> TransferDirective {
         self.now = now
         guard active(i, into: &out) else { return .cancel }
         upstreams[i].contentLength = head.contentLength
@@ -32,7 +32,7 @@ extension FanOutSession {
 
     /// Body bytes of upstream `i`. While the stream is paused they are refused (`pause`); once
     /// the prefix is full the upstream ends and the answer is `finish`.
-    mutating func bytes(_ i: Int, _ bytes: UnsafeRawBufferPointer, at now: Instant,
+    package mutating func bytes(_ i: Int, _ bytes: UnsafeRawBufferPointer, at now: Instant,
                         into out: inout SessionOutput) -> TransferDirective {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return .cancel }
@@ -65,7 +65,7 @@ extension FanOutSession {
 
     /// Upstream `i`'s body ended within the prefix. A character left incomplete at the very
     /// end is ill-formed: it becomes U+FFFD.
-    mutating func ended(_ i: Int, at now: Instant, into out: inout SessionOutput) {
+    package mutating func ended(_ i: Int, at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return }
         out.text.removeAll(keepingCapacity: true)
@@ -77,7 +77,7 @@ extension FanOutSession {
         end(i, truncated: false, into: &out)
     }
 
-    mutating func failed(_ i: Int, kind: String, message: String, at now: Instant, into out: inout SessionOutput) {
+    package mutating func failed(_ i: Int, kind: String, message: String, at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return }
         fail(i, kind: kind, message: message, into: &out)

@@ -13,31 +13,41 @@ import EventLoop
 /// It owns prefix accounting, UTF-8 boundaries, completion and sequential order, backpressure,
 /// the heartbeat, the read timeout and the `done` summary. Time is a parameter: every event says
 /// when it happened, so tests drive it with a clock of their own.
-struct FanOutSession {
-    typealias Instant = ContinuousClock.Instant
+package struct FanOutSession {
+    package typealias Instant = ContinuousClock.Instant
 
-    struct Settings: Equatable {
-        var prefix: Int
-        var order: StreamOrder
+    package struct Settings: Equatable {
+        package var prefix: Int
+        package var order: StreamOrder
         /// Bytes queued for the client before upstreams are paused.
-        var streamBuffer: Int
+        package var streamBuffer: Int
         /// Silence before a `: ping` comment.
-        var heartbeat: Duration
+        package var heartbeat: Duration
         /// An upstream that has its slot and sends nothing for this long fails with `timeout`.
-        var readTimeout: Duration
+        package var readTimeout: Duration
         /// The `retry:` hint sent first.
-        var retryMilliseconds: Int
+        package var retryMilliseconds: Int
+
+        package init(prefix: Int, order: StreamOrder, streamBuffer: Int, heartbeat: Duration, readTimeout: Duration,
+                     retryMilliseconds: Int) {
+            self.prefix = prefix
+            self.order = order
+            self.streamBuffer = streamBuffer
+            self.heartbeat = heartbeat
+            self.readTimeout = readTimeout
+            self.retryMilliseconds = retryMilliseconds
+        }
     }
 
     /// What the owner does to upstream transfers.
-    enum Command: Equatable {
+    package enum Command: Equatable {
         case start(Int)
         /// Cancel at once; the upstream's ending has been written already.
         case stop(Int)
     }
 
     /// How the stream ended.
-    enum End: Equatable {
+    package enum End: Equatable {
         /// `done` was written: end the response once the frames are written.
         case done
         /// The client left: nothing more is written.
@@ -53,8 +63,8 @@ struct FanOutSession {
     var okCount = 0
     var failedCount = 0
     /// The client's queue is over `streamBuffer`: upstreams' bytes are refused.
-    var isPaused = false
-    var isOver = false
+    package var isPaused = false
+    package var isOver = false
     var shuttingDown = false
     var openedAt: Instant
     /// When something was last written to the client (the heartbeat's clock).
@@ -64,7 +74,7 @@ struct FanOutSession {
     /// The time of the event being handled.
     var now: Instant
 
-    init(route: String, urls: [String], settings: Settings, at now: Instant) {
+    package init(route: String, urls: [String], settings: Settings, at now: Instant) {
         self.route = route
         self.settings = settings
         self.upstreams = urls.map { UpstreamProgress(url: $0, at: now) }
@@ -76,7 +86,7 @@ struct FanOutSession {
     // MARK: - The client's side
 
     /// The response has started: `retry` and `open` go out at once, every upstream starts.
-    mutating func open(at now: Instant, into out: inout SessionOutput) {
+    package mutating func open(at now: Instant, into out: inout SessionOutput) {
         self.now = now
         openedAt = now
         sse.retry(milliseconds: settings.retryMilliseconds, into: &out.frames)
@@ -100,7 +110,7 @@ struct FanOutSession {
 
     /// The owner wrote the frames; the client's queue now holds `queued` bytes. Returns true
     /// when this pauses the stream: upstreams' bytes are refused until the client drains.
-    mutating func written(queued: Int) -> Bool {
+    package mutating func written(queued: Int) -> Bool {
         guard !isPaused, !isOver, queued > settings.streamBuffer else { return false }
         isPaused = true
         return true
@@ -108,14 +118,14 @@ struct FanOutSession {
 
     /// Everything queued has reached the client's socket. Refused upstreams are then resumed
     /// one at a time with ``nextResume(at:into:)``.
-    mutating func clientDrained(at now: Instant) {
+    package mutating func clientDrained(at now: Instant) {
         self.now = now
         isPaused = false
     }
 
     /// The next upstream to resume, while the stream is not paused (resuming one delivers its
     /// held bytes, which may fill the queue again: then the rest stay refused).
-    mutating func nextResume(at now: Instant, into out: inout SessionOutput) -> Int? {
+    package mutating func nextResume(at now: Instant, into out: inout SessionOutput) -> Int? {
         self.now = now
         guard !isPaused, !isOver, let i = upstreams.firstIndex(where: { $0.phase == .refused }) else { return nil }
         upstreams[i].phase = .running
@@ -125,7 +135,7 @@ struct FanOutSession {
     }
 
     /// The client went away: every upstream still open stops; nothing more is written.
-    mutating func clientGone(into out: inout SessionOutput) {
+    package mutating func clientGone(into out: inout SessionOutput) {
         guard !isOver else { return }
         for i in upstreams.indices where upstreams[i].isOpen {
             upstreams[i].phase = .finished
@@ -136,7 +146,7 @@ struct FanOutSession {
 
     /// The server is shutting down: every upstream still open stops and ends with an `error` of
     /// kind `shutdown`, and `done` says so.
-    mutating func shutdown(at now: Instant, into out: inout SessionOutput) {
+    package mutating func shutdown(at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard !isOver else { return }
         shuttingDown = true
@@ -148,7 +158,7 @@ struct FanOutSession {
 
     /// The owner's timer fired: a `: ping` after `heartbeat` of silence, a `timeout` error for
     /// each upstream silent for `readTimeout`, then the timer is armed for the next deadline.
-    mutating func timerFired(at now: Instant, into out: inout SessionOutput) {
+    package mutating func timerFired(at now: Instant, into out: inout SessionOutput) {
         self.now = now
         wakeAt = nil
         guard !isOver else { return }

@@ -1,48 +1,48 @@
 import CurlStream
 import EventLoop
-@testable import StreamProxy
+import StreamProxy
 
 /// A ``FanOutSession`` driven by hand, with a clock of the test's own: feeds it events, keeps
 /// what it wrote (parsed as a browser would), the commands it gave and the timer it asked for.
 /// No sockets, no threads, no sleeping: time moves only when the test says.
-struct SessionHarness {
-    typealias Instant = ContinuousClock.Instant
+package struct SessionHarness {
+    package typealias Instant = ContinuousClock.Instant
 
-    var session: FanOutSession
-    var output = SessionOutput()
+    package var session: FanOutSession
+    package var output = SessionOutput()
     /// The test's clock.
-    private(set) var now: Instant
+    package private(set) var now: Instant
     /// Every byte the session wrote, in order.
-    private(set) var wire: [UInt8] = []
-    private(set) var parser = SSEParser()
+    package private(set) var wire: [UInt8] = []
+    package private(set) var parser = SSEParser()
     /// Every command, in order.
-    private(set) var commands: [FanOutSession.Command] = []
+    package private(set) var commands: [FanOutSession.Command] = []
     /// The instant the session last asked to be woken at.
-    private(set) var wake: Instant?
-    private(set) var end: FanOutSession.End?
-    private(set) var bytesForwarded = 0
-    private(set) var ttfbs: [Double] = []
+    package private(set) var wake: Instant?
+    package private(set) var end: FanOutSession.End?
+    package private(set) var bytesForwarded = 0
+    package private(set) var ttfbs: [Double] = []
     /// The client's queue as the harness reports it after each write (set it to test pauses).
-    var queued = 0
+    package var queued = 0
 
-    static let defaultSettings = FanOutSession.Settings(
+    package static let defaultSettings = FanOutSession.Settings(
         prefix: 10, order: .completion, streamBuffer: 1_000, heartbeat: .seconds(15), readTimeout: .seconds(5),
         retryMilliseconds: 2000)
 
-    init(upstreams: Int, settings: FanOutSession.Settings = defaultSettings) {
+    package init(upstreams: Int, settings: FanOutSession.Settings = defaultSettings) {
         now = ContinuousClock.now
         let urls = (0..<upstreams).map { "http://u\($0).test/x" }
         session = FanOutSession(route: "r", urls: urls, settings: settings, at: now)
     }
 
-    var events: [SSEEvent] { parser.events }
-    var names: [String] { events.map(\.event) }
-    var comments: [String] { parser.comments }
+    package var events: [SSEEvent] { parser.events }
+    package var names: [String] { events.map(\.event) }
+    package var comments: [String] { parser.comments }
 
-    mutating func advance(_ d: Duration) { now += d }
+    package mutating func advance(_ d: Duration) { now += d }
 
     /// Moves the clock to the requested wake-up and fires the timer.
-    mutating func fireTimer() {
+    package mutating func fireTimer() {
         guard let wake else { return }
         self.wake = nil
         if wake > now { now = wake }
@@ -50,44 +50,44 @@ struct SessionHarness {
         collect()
     }
 
-    mutating func open() {
+    package mutating func open() {
         session.open(at: now, into: &output)
         collect()
     }
 
-    mutating func connecting(_ i: Int) {
+    package mutating func connecting(_ i: Int) {
         session.connecting(i, at: now, into: &output)
         collect()
     }
 
     @discardableResult
-    mutating func head(_ i: Int, status: Int = 200, type: String? = "text/plain", length: Int64? = nil) -> TransferDirective {
+    package mutating func head(_ i: Int, status: Int = 200, type: String? = "text/plain", length: Int64? = nil) -> TransferDirective {
         let d = session.head(i, TransferHead(status: status, contentType: type, contentLength: length), at: now, into: &output)
         collectUpstreamEvent()
         return d
     }
 
     @discardableResult
-    mutating func bytes(_ i: Int, _ data: [UInt8]) -> TransferDirective {
+    package mutating func bytes(_ i: Int, _ data: [UInt8]) -> TransferDirective {
         let d = data.withUnsafeBytes { session.bytes(i, $0, at: now, into: &output) }
         collectUpstreamEvent()
         return d
     }
 
     @discardableResult
-    mutating func bytes(_ i: Int, _ text: String) -> TransferDirective { bytes(i, Array(text.utf8)) }
+    package mutating func bytes(_ i: Int, _ text: String) -> TransferDirective { bytes(i, Array(text.utf8)) }
 
-    mutating func ended(_ i: Int) {
+    package mutating func ended(_ i: Int) {
         session.ended(i, at: now, into: &output)
         collectUpstreamEvent()
     }
 
-    mutating func failed(_ i: Int, kind: String = "reset", message: String = "connection reset") {
+    package mutating func failed(_ i: Int, kind: String = "reset", message: String = "connection reset") {
         session.failed(i, kind: kind, message: message, at: now, into: &output)
         collectUpstreamEvent()
     }
 
-    mutating func drained() -> [Int] {
+    package mutating func drained() -> [Int] {
         queued = 0
         session.clientDrained(at: now)
         var resumed: [Int] = []
@@ -98,12 +98,12 @@ struct SessionHarness {
         return resumed
     }
 
-    mutating func clientGone() {
+    package mutating func clientGone() {
         session.clientGone(into: &output)
         collect()
     }
 
-    mutating func shutdown() {
+    package mutating func shutdown() {
         session.shutdown(at: now, into: &output)
         collect()
     }
@@ -137,12 +137,12 @@ struct SessionHarness {
     }
 
     /// The JSON data of the events named `name`.
-    func data(_ name: String) throws -> [[String: Any]] {
+    package func data(_ name: String) throws -> [[String: Any]] {
         try events.filter { $0.event == name }.map { try $0.json() }
     }
 
     /// Upstream `i`'s chunk texts joined.
-    func text(of i: Int) throws -> String {
+    package func text(of i: Int) throws -> String {
         try data("chunk").filter { $0.int("i") == i }.compactMap { $0.string("text") }.joined()
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// Random but legal event sequences against the session, every invariant checked after every
 /// step (see ``SessionModel``). `SESSION_MODEL_SEQUENCES` sets how many (default 150; `make fuzz-session` runs 20,000).

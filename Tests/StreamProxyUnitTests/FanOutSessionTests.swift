@@ -1,6 +1,7 @@
 import CurlStream
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The fan-out session's decisions, driven event by event with a test clock: no sockets, no
 /// sleeps; each test runs in well under a millisecond of its own work.

@@ -1,6 +1,7 @@
 import CurlStream
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The session's flow control and clocks: backpressure, heartbeat, read timeout, the client
 /// leaving, shutdown. Time moves only when a test advances its clock.

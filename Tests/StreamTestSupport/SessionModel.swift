@@ -1,16 +1,16 @@
 import CurlStream
-@testable import StreamProxy
+import StreamProxy
 
 /// Where a ``SessionModel`` takes its decisions from: a seeded generator in the model test,
 /// the fuzzer's input bytes in the fuzz target.
-protocol ChoiceSource {
+package protocol ChoiceSource {
     /// A number in `0..<bound` (`bound` > 0).
     mutating func next(_ bound: Int) -> Int
 }
 
 /// A violated invariant: what went wrong and the events that led there.
-struct SessionModelFailure: Error, CustomStringConvertible {
-    let description: String
+package struct SessionModelFailure: Error, CustomStringConvertible {
+    package let description: String
 }
 
 /// Drives a ``FanOutSession`` with random but legal event sequences, playing the transfer layer
@@ -21,10 +21,10 @@ struct SessionModelFailure: Error, CustomStringConvertible {
 /// - every upstream ends exactly once (`end` or `error`), and `done` comes last, once;
 /// - no upstream forwards more than its prefix;
 /// - commands only start each upstream once and only stop open ones.
-struct SessionModel {
-    var h: SessionHarness
-    let upstreams: Int
-    let prefix: Int
+package struct SessionModel {
+    package var h: SessionHarness
+    package let upstreams: Int
+    package let prefix: Int
     /// Per upstream: what the transfer layer still has to deliver, and whether it still reports.
     private var bodies: [[UInt8]]
     private var delivered: [Int]
@@ -37,9 +37,9 @@ struct SessionModel {
     private var ended = Set<Int>()
     private var forwarded: [Int]
     private var sawDone = false
-    private(set) var steps: [String] = []
+    package private(set) var steps: [String] = []
 
-    init(upstreams: Int, prefix: Int, order: StreamOrder, bodies: [[UInt8]]) {
+    package init(upstreams: Int, prefix: Int, order: StreamOrder, bodies: [[UInt8]]) {
         var settings = SessionHarness.defaultSettings
         settings.prefix = prefix
         settings.order = order
@@ -58,7 +58,7 @@ struct SessionModel {
     }
 
     /// Runs `count` steps chosen by `choices`, checking the invariants after each.
-    mutating func run(steps count: Int, choices: inout some ChoiceSource) throws(SessionModelFailure) {
+    package mutating func run(steps count: Int, choices: inout some ChoiceSource) throws(SessionModelFailure) {
         h.open()
         steps.append("open")
         try check()
