@@ -18,9 +18,10 @@ release: deps
 run: release
 	.build/release/stream-proxy serve --listen $(LISTEN)
 
+# The unit tests first, then the socket tests, then each flood alone (scripts/run-tests.sh).
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) ./scripts/run-tests.sh
 	./scripts/test-browser.sh
 
 # The page at / in headless Chromium and the stream through sseclient-py (Tests/browser).
@@ -28,16 +29,17 @@ test: deps
 test-browser: deps
 	./scripts/test-browser.sh
 
-# The whole suite under AddressSanitizer / ThreadSanitizer, in build folders of their own.
+# The whole suite under AddressSanitizer / ThreadSanitizer, in build folders of their own. The
+# process tests run the sanitized stream-proxy built there, with the same options (inherited).
 test-asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	LSAN_OPTIONS="suppressions=$(CURDIR)/scripts/lsan.supp" \
-		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS="suppressions=$(CURDIR)/scripts/lsan.supp" SWIFT=$(SWIFT) \
+		./scripts/run-tests.sh --sanitize=address --scratch-path .build-asan
 
 test-tsan: deps
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=0" \
-		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS="suppressions=$(CURDIR)/scripts/tsan.supp halt_on_error=0" SWIFT=$(SWIFT) \
+		./scripts/run-tests.sh --sanitize=thread --scratch-path .build-tsan
 
 # The standard workloads and the peers, written to BENCHMARKS.md (several minutes; idle machine).
 bench: deps

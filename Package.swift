@@ -56,9 +56,22 @@ let package = Package(
             name: "CurlStreamTests",
             dependencies: ["CurlStream"]
         ),
+        // Decisions and encoders of the product, without sockets or sleeps (each runs in
+        // microseconds; the whole target in well under a second).
+        .testTarget(
+            name: "StreamProxyUnitTests",
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
+        ),
         .testTarget(
             name: "StreamProxyTests",
-            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
+        ),
+        // What both test targets (and the session's fuzz target) read streams with: a WHATWG
+        // event-stream parser, JSON access, the fan-out session's harness and model.
+        .target(
+            name: "StreamTestSupport",
+            dependencies: ["StreamProxy", "CurlStream", "EventLoop"],
+            path: "Tests/StreamTestSupport"
         ),
     ]
 )

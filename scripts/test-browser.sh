@@ -4,6 +4,8 @@
 # venv at .venv-test with pinned packages), builds the debug binary, serves the demo on a free
 # port, runs pytest and stops everything it started, also on failure. Exits with pytest's status.
 #
+# Fails (status 1) also when the server does not exit 0 after its SIGTERM.
+#
 #   scripts/test-browser.sh [pytest args]      e.g. -k narrow, -x
 #   UPDATE_SCREENSHOT=1 scripts/test-browser.sh   rewrites docs/screenshot.png
 set -euo pipefail
@@ -60,19 +62,24 @@ stop() {  # $1: pid; SIGTERM, then SIGKILL after 5 s. Status: the process's exit
   return $status
 }
 cleanup() {
+  local exit_status=$?
   # pytest runs in a session of its own: whatever it left (chromedriver, chromium) is in it.
   if [ -n "$tests" ]; then kill -KILL -- "-$tests" 2>/dev/null || true; fi
+  local failed=0
   if [ -n "$server" ]; then
-    # SIGTERM must end the server with status 0 (graceful drain). Anything else is a defect
-    # to see: its log is printed (the status of the tests is left as they found it).
+    # SIGTERM must end the server with status 0 (graceful drain). Anything else is a defect:
+    # its log is printed and the run fails, whatever the tests said.
     local status=0
     stop "$server" || status=$?
     if [ "$status" != 0 ]; then
-      echo "test-browser: stream-proxy exited with status $status after SIGTERM; its log:" >&2
+      echo "test-browser: FAIL: stream-proxy exited with status $status after SIGTERM; its log:" >&2
       cat "$log" >&2 || true
+      failed=1
     fi
   fi
   rm -f "$log"
+  # In an EXIT trap, `exit` replaces the script's status; keep a failure the tests reported.
+  if [ "$failed" = 1 ] && [ "$exit_status" = 0 ]; then exit 1; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT

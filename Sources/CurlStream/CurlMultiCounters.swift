@@ -32,6 +32,7 @@ public final class CurlMultiCounters: Sendable {
     private let reset = Atomic<Int>(0)
     private let protocolErrors = Atomic<Int>(0)
     private let pool = Atomic<Int>(0)
+    private let internalErrors = Atomic<Int>(0)
 
     init() {}
 
@@ -54,6 +55,7 @@ public final class CurlMultiCounters: Sendable {
         case .reset: body(reset)
         case .protocol: body(protocolErrors)
         case .pool: body(pool)
+        case .internal: body(internalErrors)
         }
     }
 }

@@ -1,17 +1,12 @@
 import Foundation
 import Testing
+import StreamTestSupport
 
 /// The `stream-proxy` binary's handling of bad input (issue 2, PRODUCT.md §2).
 struct CommandLineTests {
-    /// The built executable, next to the test bundle in the build folder.
-    static var binary: URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/stream-proxy")
-    }
-
     private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = try proxyBinary()
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -20,11 +15,13 @@ struct CommandLineTests {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let stderr = String(decoding: e, as: UTF8.self)
+        // Under make test-asan / test-tsan the binary is sanitized: a report is a failure too.
+        #expect(!stderr.contains("Sanitizer"), "stream-proxy \(arguments) printed a sanitizer report:\n\(stderr)")
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), stderr)
     }
 
     @Test func brokenConfigFileExits2WithOneLineNamingTheField() throws {
-        #expect(FileManager.default.fileExists(atPath: Self.binary.path), "build the executable first (make test does)")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sp-bad-\(UUID()).json")
         try Data(#"{"maxConnections": -3}"#.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -69,5 +66,6 @@ struct CommandLineTests {
         #expect(events.last?.event == "done")
         let pool = try events.filter { $0.event == "error" }.filter { try $0.json().string("kind") == "pool" }
         #expect(pool.isEmpty, "\(arguments): \(pool.count) pool errors")
+        proxy.stop()
     }
 }

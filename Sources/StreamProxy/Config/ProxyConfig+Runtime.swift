@@ -8,7 +8,6 @@ extension ProxyConfig {
         var o = TransferOptions()
         o.keepaliveExpiry = keepaliveExpiry
         o.connectTimeout = connectTimeout
-        o.readTimeout = readTimeout
         o.totalTimeout = totalTimeout
         o.poolTimeout = poolTimeout
         o.drainLimit = drainLimit

@@ -14,7 +14,7 @@ final class StreamEndpoint {
     private let metrics: WorkerMetrics
     private let lifecycle: WorkerLifecycle
     private let settings: StreamSettings
-    private let scratch = FrameScratch()
+    private let scratch = SessionScratch()
 
     init(loop: EventLoop, config: ProxyConfig, routes: RouteTable, gate: StreamGate, curl: CurlMulti,
          metrics: WorkerMetrics, lifecycle: WorkerLifecycle) {
@@ -26,7 +26,8 @@ final class StreamEndpoint {
         self.curl = curl
         self.metrics = metrics
         self.lifecycle = lifecycle
-        settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat, retryMilliseconds: 2000)
+        settings = StreamSettings(streamBuffer: config.streamBuffer, heartbeat: config.heartbeat, readTimeout: config.readTimeout,
+                                  retryMilliseconds: 2000)
     }
 
     /// Starts the stream `request` asks for, or throws the error that says why not.

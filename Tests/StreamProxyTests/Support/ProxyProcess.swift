@@ -1,35 +1,79 @@
 import Foundation
 import Testing
 
+/// The `stream-proxy` executable of the build under test: the one next to the running test
+/// runner (`.build/debug`, or `.build-asan/debug` under `make test-asan`, ...), so that a
+/// sanitized test run runs the sanitized binary. Never another build's binary: when it is
+/// missing, this throws.
+func proxyBinary() throws -> URL {
+    let runner = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    let binary = runner.deletingLastPathComponent().appendingPathComponent("stream-proxy")
+    guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+        throw ProxyProcessError.noBinary(binary.path)
+    }
+    return binary
+}
+
 /// `stream-proxy serve` as a child process, for tests that measure the process itself
 /// (threads, descriptors, signals) without the test runner's own threads and sockets.
+///
+/// It inherits the test runner's environment (so `ASAN_OPTIONS`, `LSAN_OPTIONS`,
+/// `TSAN_OPTIONS` apply to it too). End it with ``stop(grace:sourceLocation:)``: a child that
+/// does not exit 0 after SIGTERM, or prints a sanitizer report, fails the test.
 final class ProxyProcess {
     let process = Process()
     let port: UInt16
-    private let stderr = Pipe()
+    private let stderr: ChildOutput
+    /// A SIGTERM or SIGINT was sent (``stop`` then only waits).
+    private var signalled = false
 
     init(arguments: [String]) throws {
         port = refusedPort()
-        process.executableURL = CommandLineTests.binary
+        process.executableURL = try proxyBinary()
         process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + arguments
-        process.standardError = stderr
+        let pipe = Pipe()
+        process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        stderr = ChildOutput(pipe)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if (try? RawHTTPClient.get(port: port, path: "/healthz", timeout: .seconds(1)))?.status == 200 { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
-        process.terminate()
-        throw ProxyProcessError.didNotStart(String(decoding: stderr.fileHandleForReading.availableData, as: UTF8.self))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw ProxyProcessError.didNotStart(stderr.waitForEnd())
     }
 
     deinit {
+        // Only after a test that threw before `stop`: that test has failed already.
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// Sends SIGTERM (unless ``signal(_:)`` sent one) and waits up to `grace` for the exit. Records an issue unless the process
+    /// exits 0 with no sanitizer report (a leak report makes LeakSanitizer exit non-zero; a
+    /// ThreadSanitizer report is printed, and exits 66 at the end). Returns the exit status
+    /// (nil if it had to be killed) and everything it wrote to stderr.
+    @discardableResult
+    func stop(grace: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation)
+        -> (status: Int32?, stderr: String)
+    {
+        if !signalled { signal(SIGTERM) }
+        let status = waitForExit(timeout: grace)
+        if status == nil {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+        let text = stderr.waitForEnd()
+        #expect(status == 0, "stream-proxy exited with status \(status.map(String.init) ?? "none (killed)") after SIGTERM; stderr:\n\(text)",
+                sourceLocation: sourceLocation)
+        #expect(!text.contains("Sanitizer"), "stream-proxy printed a sanitizer report:\n\(text)", sourceLocation: sourceLocation)
+        return (status, text)
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -48,7 +92,10 @@ final class ProxyProcess {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    func signal(_ sig: Int32) {
+        if sig == SIGTERM || sig == SIGINT { signalled = true }
+        kill(pid, sig)
+    }
 
     /// What each open descriptor is (socket, pipe, ...), for failure messages.
     func describeFDs() -> String {
@@ -69,6 +116,44 @@ final class ProxyProcess {
 
 enum ProxyProcessError: Error {
     case didNotStart(String)
+    case noBinary(String)
+}
+
+/// A child's output pipe, read to its end on a thread of its own: the child never blocks on a
+/// full pipe, and what it wrote is there when it has exited.
+final class ChildOutput: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+    private let ended = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        DispatchQueue.global().async { [self] in
+            var buffer = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    lock.lock()
+                    bytes += buffer[0..<n]
+                    lock.unlock()
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            ended.signal()
+        }
+    }
+
+    /// Everything written, once the writer has closed its end (it has exited).
+    func waitForEnd() -> String {
+        ended.wait()
+        ended.signal()
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 /// The value of a Prometheus metric summed over its label sets (`name` exactly, or `name{...}`).

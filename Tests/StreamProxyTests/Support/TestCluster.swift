@@ -2,6 +2,7 @@ import EventLoop
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// A test origin and a proxy, both real servers on 127.0.0.1 with ports chosen by the kernel,
 /// running on their own loop threads inside the test process.

@@ -5,12 +5,17 @@ import Testing
 // MARK: - Helpers
 
 /// Runs `body` with the path of a temporary file holding `contents`, removed afterwards.
+/// (mkstemp and write: the first use of Foundation's file APIs costs tenths of a second.)
 private func withConfigFile<T>(_ contents: String, _ body: (String) throws -> T) throws -> T {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("streamproxy-config-\(UUID().uuidString).json")
-    try Data(contents.utf8).write(to: url)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try body(url.path)
+    var template = Array("/tmp/streamproxy-config-XXXXXX".utf8CString)
+    let fd = mkstemp(&template)
+    #expect(fd >= 0, "mkstemp: errno \(errno)")
+    let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    defer { unlink(path) }
+    let bytes = Array(contents.utf8)
+    #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+    close(fd)
+    return try body(path)
 }
 
 /// The configuration `serve` would run with for these command-line arguments.

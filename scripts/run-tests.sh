@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the built tests (swift test --skip-build) in steps, each step's time printed:
+#   1. the unit tests (no sockets, no sleeps): a quick failure shows first;
+#   2. the socket tests, in parallel, without the floods;
+#   3. each flood suite alone (1,000 streams, 2,000 clients, 64 MiB bodies) and the pool's
+#      randomized model test, so that no timing test shares the two cores with them.
+# Arguments go to every `swift test` (e.g. --sanitize=address --scratch-path .build-asan).
+# Stops at the first failing step, with its status.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SWIFT=${SWIFT:-swift}
+
+floods='StreamProxyTests\.(PressureTests|ProcessTests)'
+step() {  # $1: name; the rest: filter arguments
+  local name=$1 start ms status=0
+  shift
+  start=$(date +%s%N)
+  "$SWIFT" test --skip-build "$@" || status=$?
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  printf 'run-tests: %s: %d.%03d s (status %d)\n' "$name" $((ms / 1000)) $((ms % 1000)) "$status" >&2
+  return "$status"
+}
+step unit --filter 'StreamProxyUnitTests|CurlStreamTests' --skip PoolModelTests "$@"
+step sockets --filter 'StreamProxyTests\.' --skip "$floods" "$@"
+step pressure --filter 'StreamProxyTests\.PressureTests' "$@"
+step process --filter 'StreamProxyTests\.ProcessTests' "$@"
+step pool-model --filter PoolModelTests "$@"
