@@ -133,6 +133,25 @@ struct ProcessTests {
         }
         proxy.stop()
     }
+
+    /// Draining ends with the last stream: with a 60 s grace and one stream that ends by itself
+    /// after about 0.5 s, the stream ends uncut and the process exits 0 right after it instead of
+    /// waiting out the grace.
+    @Test func drainingEndsWithTheLastStream() throws {
+        let origin = try startOrigin()
+        defer { origin.stopAndJoin() }
+        let proxy = try ProxyProcess(arguments: ["--route", "s=http://127.0.0.1:\(origin.info)/delay/500", "--shutdown-grace", "60s"])
+        let client = try SSEClient.open(port: proxy.port, path: "/stream/s")
+        let signalled = ContinuousClock.now
+        proxy.signal(SIGTERM)
+        let shape = try StreamShape(try client.readToEnd(timeout: .seconds(10)), upstreams: 1)
+        #expect(try shape.end(of: 0)?.int("bytes") == 1024)
+        #expect(try shape.done().bool("shutdown") == nil, "not cut")
+        let status = proxy.waitForExit(timeout: .seconds(10))
+        let took = ContinuousClock.now - signalled
+        #expect(status == 0, "exited \(status.map(String.init) ?? "not yet") \(took) after the signal")
+        proxy.stop()
+    }
 }
 
 /// One client of the fd test's mix.
