@@ -17,6 +17,10 @@ struct ProcessTests {
             "--max-connections", "2000", "--max-connections-per-host", "2000",
             "--read-timeout", "60s", "--pool-timeout", "60s",
         ])
+        // The main thread and one per worker, nothing else. /healthz answers as soon as the first
+        // worker listens, so wait for the second to exist before counting.
+        let expected = 1 + 2
+        #expect(waitUntil(timeout: .seconds(10)) { proxy.status("Threads") == expected } != nil)
         let idle = try #require(proxy.status("Threads"))
         var clients: [SSEClient] = []
         for _ in 0..<1000 {
@@ -27,7 +31,7 @@ struct ProcessTests {
         let metrics = try RawHTTPClient.get(port: proxy.port, path: "/metrics").bodyText
         #expect(metricValue(metrics, "streamproxy_streams_open") == 1000)
         let loaded = try #require(proxy.status("Threads"))
-        #expect(loaded == idle, "threads: \(idle) idle, \(loaded) with 1000 streams")
+        #expect(loaded == idle && loaded == expected, "threads: \(idle) idle, \(loaded) with 1000 streams")
         print("threads: \(idle) idle, \(loaded) with 1000 open streams; RSS \(proxy.status("VmRSS") ?? 0) kB")
         for c in clients { c.close() }
         proxy.stop()
