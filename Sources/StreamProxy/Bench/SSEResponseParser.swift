@@ -77,9 +77,9 @@ package struct SSEResponseParser {
                 let b = base[i]
                 i += 1
                 switch b {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): chunkSize = chunkSize << 4 | Int(b - 48)
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): chunkSize = chunkSize << 4 | Int(b - 87)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): chunkSize = chunkSize << 4 | Int(b - 55)
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): chunkSize = Self.appending(Int(b - 48), to: chunkSize)
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): chunkSize = Self.appending(Int(b - 87), to: chunkSize)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): chunkSize = Self.appending(Int(b - 55), to: chunkSize)
                 case 0x0A: endOfChunkSize(&found)
                 default: framing = .chunkExtension
                 }
@@ -144,6 +144,10 @@ package struct SSEResponseParser {
         }
         chunkSize = 0
     }
+
+    /// A chunk size with one more hex digit. It saturates rather than wrap negative (found by the
+    /// fuzzer: a negative size read before the buffer): a chunk too large for an Int never ends.
+    private static func appending(_ digit: Int, to size: Int) -> Int { size > Int.max >> 4 ? Int.max : size << 4 | digit }
 
     /// Collects the head up to its blank line; returns the bytes consumed.
     private mutating func head(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) -> Int {
