@@ -75,3 +75,18 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (Fuzz/, run by `make fuzz`): declared only when STREAMPROXY_FUZZ is set, so
+// `swift build` and `make test` never build them. They link libFuzzer's `main`, so they build
+// only with `--sanitize=fuzzer` (scripts/fuzz.sh).
+if Context.environment["STREAMPROXY_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "stream-proxy-fuzz",
+            dependencies: ["StreamProxy", "EventLoop"],
+            path: "Fuzz",
+            exclude: ["README.md"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}
