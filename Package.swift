@@ -83,7 +83,7 @@ if Context.environment["STREAMPROXY_FUZZ"] != nil {
     package.targets.append(
         .executableTarget(
             name: "stream-proxy-fuzz",
-            dependencies: ["StreamProxy", "EventLoop"],
+            dependencies: ["StreamProxy", "EventLoop", "StreamTestSupport"],
             path: "Fuzz",
             exclude: ["README.md"],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]

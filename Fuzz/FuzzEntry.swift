@@ -8,6 +8,7 @@ let fuzzTargets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "utf8-json-text": UTF8JSONTextFuzz.run,
     "sse-response-parser": SSEResponseParserFuzz.run,
     "request-target": RequestTargetFuzz.run,
+    "fanout-session": FanOutSessionFuzz.run,
 ]
 
 /// The target named by `FUZZ_TARGET`, looked up once.

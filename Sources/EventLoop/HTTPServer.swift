@@ -115,25 +115,12 @@ public final class HTTPServer {
         evhttp_free(http)
     }
 
-    /// Bytes queued on all client connections and not yet accepted by their sockets.
-    public var pendingOutputBytes: Int {
-        connections.keys.reduce(0) { sum, conn in
-            guard let bev = evhttp_connection_get_bufferevent(conn) else { return sum }
-            return sum + evbuffer_get_length(bufferevent_get_output(bev))
-        }
-    }
-
     /// Closes the listening socket: no new connections; open ones are served until they close.
     public func stopAccepting() {
         loop.preconditionInEventLoop()
         guard let bound = boundSocket else { return }
         boundSocket = nil
         evhttp_del_accept_socket(http, bound)
-    }
-
-    /// Resets ``connectionsAccepted`` to 0.
-    public func resetConnectionCounts() {
-        connectionsAccepted = 0
     }
 
     // MARK: - Callbacks from libevent

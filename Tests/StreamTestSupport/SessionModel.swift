@@ -6,6 +6,12 @@ import StreamProxy
 package protocol ChoiceSource {
     /// A number in `0..<bound` (`bound` > 0).
     mutating func next(_ bound: Int) -> Int
+    /// No more choices worth making (a fuzzer's input has run out).
+    var isExhausted: Bool { get }
+}
+
+extension ChoiceSource {
+    package var isExhausted: Bool { false }
 }
 
 /// A violated invariant: what went wrong and the events that led there.
@@ -63,7 +69,7 @@ package struct SessionModel {
         steps.append("open")
         try check()
         for _ in 0..<count {
-            guard h.end == nil else { break }
+            guard h.end == nil, !choices.isExhausted else { break }
             step(&choices)
             try check()
         }
