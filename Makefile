@@ -4,7 +4,7 @@
 SWIFT ?= swift
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: deps build release run test test-asan test-tsan soak bench fuzz-pool clean
+.PHONY: deps build release run test test-asan test-tsan soak bench fuzz fuzz-ci fuzz-pool clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -44,6 +44,19 @@ test-tsan: deps
 # The standard workloads and the peers, written to BENCHMARKS.md (several minutes; idle machine).
 bench: deps
 	bench/run.sh
+
+# libFuzzer targets (Fuzz/, seeds in Tests/Fuzz/<target>/) for FUZZ_SECONDS each, sanitized with
+# ASan, built into .build-fuzz. A new target: its file in Fuzz/, its line in Fuzz/FuzzEntry.swift,
+# its seeds, and its name here (Fuzz/README.md).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= config utf8-json-text sse-response-parser request-target
+
+fuzz: deps
+	./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The same for CI: 10 s each.
+fuzz-ci: deps
+	./scripts/fuzz.sh 10 $(FUZZ_TARGETS)
 
 # The pool's randomized model test at 20 times its `make test` size (40,000 sequences, a few
 # minutes): every step's books and starvation checked.

@@ -44,7 +44,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
+            ],
+            resources: [.embedInCode("Resources/index.html")]
         ),
         .executableTarget(
             name: "stream-proxy",
@@ -59,11 +60,33 @@ let package = Package(
         // microseconds; the whole target in well under a second).
         .testTarget(
             name: "StreamProxyUnitTests",
-            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
         ),
         .testTarget(
             name: "StreamProxyTests",
-            dependencies: ["StreamProxy", "EventLoop", "CurlStream"]
+            dependencies: ["StreamProxy", "EventLoop", "CurlStream", "StreamTestSupport"]
+        ),
+        // What both test targets (and the session's fuzz target) read streams with: a WHATWG
+        // event-stream parser, JSON access, the fan-out session's harness and model.
+        .target(
+            name: "StreamTestSupport",
+            dependencies: ["StreamProxy", "CurlStream", "EventLoop"],
+            path: "Tests/StreamTestSupport"
         ),
     ]
 )
+
+// libFuzzer targets (Fuzz/, run by `make fuzz`): declared only when STREAMPROXY_FUZZ is set, so
+// `swift build` and `make test` never build them. They link libFuzzer's `main`, so they build
+// only with `--sanitize=fuzzer` (scripts/fuzz.sh).
+if Context.environment["STREAMPROXY_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "stream-proxy-fuzz",
+            dependencies: ["StreamProxy", "EventLoop"],
+            path: "Fuzz",
+            exclude: ["README.md"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}

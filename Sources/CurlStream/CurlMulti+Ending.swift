@@ -1,25 +1,19 @@
 import CCurl
 import EventLoop
 
-/// How transfers end: every way out (done, error, cut, drained, cancelled, read timeout,
-/// refused a lease) goes through ``CurlMulti/releaseConnection(_:requeue:)``, which tells the pool once.
+/// How transfers end: every way out (done, error, cut, drained, cancelled, refused a lease)
+/// goes through ``CurlMulti/releaseConnection(_:requeue:)``, which tells the pool once, and
+/// every end a consumer hears goes through ``CurlMulti/deliverNotices()``.
 extension CurlMulti {
 
     func socketAction(_ fd: curl_socket_t, _ flags: Int32) {
         var running: Int32 = 0
-        curlDepth += 1
+        inCurl = true
         curl_multi_socket_action(multi, fd, flags, &running)
-        curlDepth -= 1
-        settle()
-    }
-
-    /// `curl_easy_pause(CONT)`; libcurl may deliver held bytes from inside it.
-    func unpause(_ t: Transfer) {
-        guard let easy = t.easy else { return }
-        t.pausedInCurl = false
-        curlDepth += 1
-        curl_easy_pause(easy, CCurl_PAUSE_CONT)
-        curlDepth -= 1
+        inCurl = false
+        collectFinished()
+        runPool()
+        deliverNotices()
     }
 
     func collectFinished() {
@@ -36,8 +30,12 @@ extension CurlMulti {
     }
 
     func complete(_ t: Transfer, _ result: CURLcode) {
-        let wasRunning = if case .running = t.state { true } else { false }
-        if wasRunning, t.leaseDenied, !t.headSent, result == CURLE_COULDNT_CONNECT {
+        guard case .running = t.state else {
+            // Drained or cut: the consumer is done with it.
+            remove(t)
+            return
+        }
+        if t.leaseDenied, !t.headSent, result == CURLE_COULDNT_CONNECT {
             // Our open-socket callback refused it (no lease): not the upstream's fault. It waits
             // again, now for a lease of its own.
             releaseConnection(t, requeue: true)
@@ -47,7 +45,10 @@ extension CurlMulti {
         }
         let detail = t.errorDetail
         let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
-        if !t.headSent && wasRunning && result == CURLE_OK { t.sendHead() }
+        if !t.headSent && result == CURLE_OK {
+            // A body-less response: the head is all there is. The consumer may finish here.
+            t.sendHead()
+        }
         let end: TransferEvent
         if result == CURLE_OK {
             counters.succeeded.increment()
@@ -57,15 +58,8 @@ extension CurlMulti {
             count(error.kind)
             end = .failed(error)
         }
-        guard wasRunning, t.hasHeldBytes else {
-            remove(t)
-            if wasRunning { t.onEvent(end) }
-            return
-        }
-        // The consumer is paused with bytes still held: free the connection now, report the
-        // end after those bytes (see resume).
-        releaseConnection(t)
-        t.state = .delivering(end: end)
+        remove(t)
+        notices.append((t, end))
     }
 
     /// Takes an active transfer off the multi handle, frees its slot and handle, and forgets it.
@@ -102,51 +96,43 @@ extension CurlMulti {
         }
     }
 
+    /// A transfer that never reached libcurl (or waited too long for a slot) fails.
     func fail(_ t: Transfer, _ error: TransferError) {
         remove(t)
         count(error.kind)
-        // Never report synchronously from start(): the consumer does not know the ID yet.
-        failuresToReport.append((t, error))
-        soonTimer.schedule(after: 0)
+        notices.append((t, .failed(error)))
     }
 
     func count(_ kind: TransferErrorKind) {
         counters.recordFailure(kind)
     }
 
-    /// Reports failures found while starting transfers or waiting for a slot.
-    func reportFailures() {
-        let failures = failuresToReport
-        failuresToReport.removeAll()
-        for (t, error) in failures { t.onEvent(.failed(error)) }
+    /// Makes sure notices queued by a consumer's call (which must not hear them from inside
+    /// that call) are delivered on the next loop turn.
+    func deliverNoticesSoon() {
+        if !notices.isEmpty && !noticeTimer.isScheduled { noticeTimer.schedule(after: 0) }
     }
 
-    // MARK: - Read timeout
-
-    /// How often active transfers are checked for the read timeout: a quarter of it, at most a
-    /// second (so a timeout fires between readTimeout and readTimeout plus this).
-    var readSweepInterval: Double { min(1, options.readTimeout / 4) }
-
-    /// One sweep over the active transfers instead of a timer per transfer: a transfer that has
-    /// had no byte for `readTimeout` fails with a timeout. A paused transfer waits for our
-    /// client, not for its upstream, so its clock restarts.
-    func sweepReadTimeouts() {
-        let now = ContinuousClock.now
-        for t in Array(transfers.values) where t.isActive && transfers[t.id] === t {
-            if t.pauseWanted || t.pausedInCurl || t.hasHeldBytes {
-                t.lastActivity = now
+    /// Hands queued notices to their consumers, in order. Runs only from the loop (a socket
+    /// action or the notice timer), never inside a consumer's call into this multi. A consumer
+    /// may start or cancel transfers from here; what they queue is delivered in this pass too.
+    func deliverNotices() {
+        var i = 0
+        while i < notices.count {
+            let (t, event) = notices[i]
+            i += 1
+            guard t.reporting else { continue }
+            switch event {
+            case .connecting:
+                guard case .running = t.state else { continue }
+                _ = t.consumer.transfer(t.tag, event)
+            case .end, .failed:
+                t.reporting = false
+                _ = t.consumer.transfer(t.tag, event)
+            case .head, .body:
                 continue
             }
-            guard t.lastActivity.duration(to: now).seconds + 0.001 >= options.readTimeout else { continue }
-            let wasRunning = if case .running = t.state { true } else { false }
-            remove(t)
-            if wasRunning {
-                count(.timeout)
-                t.onEvent(.failed(TransferError(kind: .timeout,
-                    message: "no data from \(t.request.url) for \(formatSeconds(options.readTimeout))")))
-            }
         }
-        settle()
-        if counters.active.load(ordering: .relaxed) > 0 { readSweep.schedule(after: readSweepInterval) }
+        notices.removeAll(keepingCapacity: true)
     }
 }

@@ -5,27 +5,10 @@ import EventLoop
 /// ``PoolStateMachine``; its actions run here, never inside a libcurl call.
 extension CurlMulti {
 
-    /// Runs after the outermost libcurl call returns (and after any consumer-side change):
-    /// collects finished transfers, runs what was deferred and the pool's actions, until
-    /// nothing is left. Nested calls return at once; the outer one loops.
-    func settle() {
-        guard curlDepth == 0, !settling else { return }
-        settling = true
-        repeat {
-            collectFinished()
-            let work = deferred
-            deferred.removeAll()
-            for item in work {
-                switch item {
-                case .remove(let id):
-                    if let t = transfers[id], t.isActive { remove(t) }
-                case .unpause(let id):
-                    if let t = transfers[id], t.pausedInCurl, !t.pauseWanted { unpause(t) }
-                }
-            }
-            runActions()
-        } while !deferred.isEmpty || !actions.isEmpty
-        settling = false
+    /// Runs the pool's actions (after a libcurl call has returned, or a consumer call changed
+    /// the pool) and arms the pool timer for what still waits.
+    func runPool() {
+        runActions()
         armPoolTimer()
     }
 
@@ -42,11 +25,10 @@ extension CurlMulti {
                 guard let t = transfers.removeValue(forKey: id) else { break }
                 counters.queued.decrement()
                 count(.pool)
-                failuresToReport.append((t, TransferError(
+                notices.append((t, .failed(TransferError(
                     kind: .pool,
                     message: "no connection slot for \(t.request.hostKey) within \(formatSeconds(options.poolTimeout)) "
-                        + "(maxConnections \(budget.maxConnections), per host \(budget.maxConnectionsPerHost))")))
-                soonTimer.schedule(after: 0)
+                        + "(maxConnections \(budget.maxConnections), per host \(budget.maxConnectionsPerHost))"))))
             case .giveUpIdle(let host):
                 if ledger.giveUp(host: host, isWatched: { sockets[$0] != nil }) {
                     counters.givenUp.increment()
@@ -68,7 +50,8 @@ extension CurlMulti {
         budget.pokeReceived(pool.worker)
         counters.pokes.increment()
         pool.poked(&actions)
-        settle()
+        runPool()
+        deliverNotices()
     }
 
     /// Arms the pool timer for the longest wait. Deadlines come in arrival order, so the timer
@@ -80,12 +63,14 @@ extension CurlMulti {
 
     func handOver() {
         pool.handover(&actions)
-        settle()
+        runPool()
+        deliverNotices()
     }
 
     func expireWaiting() {
         pool.expire(now: .now, &actions)
-        settle()
+        runPool()
+        deliverNotices()
     }
 
     /// Gives `t` a pooled easy handle, or a new one. A handle that refuses an option is never
@@ -106,7 +91,6 @@ extension CurlMulti {
         counters.queued.decrement()
         counters.active.increment()
         t.state = .running
-        t.lastActivity = .now
         guard attachHandle(to: t) else {
             fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
             return
@@ -116,10 +100,10 @@ extension CurlMulti {
             fail(t, TransferError(kind: .protocol, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
             return
         }
-        if !readSweep.isScheduled { readSweep.schedule(after: readSweepInterval) }
+        notices.append((t, .connecting))
     }
 
-    // MARK: - From libcurl's callbacks (inside a libcurl call: actions wait for settle)
+    // MARK: - From libcurl's callbacks (inside a libcurl call: actions wait for runPool)
 
     /// libcurl opened `fd` for a new connection of `t`; false refuses it (no lease).
     func socketOpened(_ fd: curl_socket_t, by t: Transfer) -> Bool {

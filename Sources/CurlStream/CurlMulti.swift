@@ -13,9 +13,14 @@ private let curlGlobal: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
 /// `curl_multi_socket_action`, after which finished transfers are collected. What libcurl and
 /// the consumer report (a transfer wants a connection, a socket opens or closes, a transfer
 /// ends) goes to the pool as events; the pool's actions (start a transfer, fail one that waited
-/// too long, give up an idle connection, poke another worker) run once the outermost libcurl
-/// call has returned, since libcurl forbids calling it from its own callbacks. On top of that
-/// this type keeps a read timeout and the drain-or-cut policy that keeps connections reusable.
+/// too long, give up an idle connection, poke another worker) run once the libcurl call has
+/// returned, since libcurl forbids calling it from its own callbacks.
+///
+/// Consumers never call in from those callbacks either: they answer a `head` or `body` event
+/// with a ``TransferDirective`` (pause, finish, cancel), which the transfer applies by its return
+/// value to libcurl, and they hear ends only once no libcurl call is on the stack. So nothing
+/// here is re-entered and nothing needs deferring. The drain-or-cut policy of `finish` keeps
+/// connections reusable.
 public final class CurlMulti {
     public let loop: EventLoop
     public let options: TransferOptions
@@ -32,28 +37,23 @@ public final class CurlMulti {
     let ledger = ConnectionLedger()
     let budget: ConnectionBudget
     var poolTimer: LoopTimer!
-    var soonTimer: LoopTimer!
     var idleTimer: LoopTimer!
-    var readSweep: LoopTimer!
     var handoverTimer: LoopTimer!
     /// Easy handles of finished transfers, reset, ready for the next ones.
     var easyPool: [UnsafeMutableRawPointer] = []
     static let easyPoolSize = 256
     var nextID: UInt64 = 1
 
-    /// How many libcurl calls are on the stack (callbacks may run inside any of them).
-    var curlDepth = 0
-    var deferred: [Deferred] = []
-    var failuresToReport: [(Transfer, TransferError)] = []
-    var settling = false
+    /// A libcurl call is on the stack: its callbacks may run, and nothing may call libcurl's
+    /// multi functions (or this type's public API) until it returns.
+    var inCurl = false
+    /// What transfers report outside libcurl's callbacks (`connecting`, `end`, `failed`), in
+    /// order, delivered once no libcurl call and no consumer call of ours is on the stack.
+    var notices: [(Transfer, TransferEvent)] = []
+    var noticeTimer: LoopTimer!
 
     /// What this multi has done, readable from any thread.
     public let counters = CurlMultiCounters()
-
-    enum Deferred {
-        case remove(TransferID)
-        case unpause(TransferID)
-    }
 
     /// - Parameters:
     ///   - budget: the process-wide connection limits this multi shares with other workers'
@@ -73,9 +73,8 @@ public final class CurlMulti {
         let me = Unmanaged.passUnretained(self).toOpaque()
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
         poolTimer = LoopTimer(loop: loop) { [unowned self] in self.expireWaiting() }
-        soonTimer = LoopTimer(loop: loop) { [unowned self] in self.reportFailures() }
+        noticeTimer = LoopTimer(loop: loop) { [unowned self] in self.deliverNotices() }
         idleTimer = LoopTimer(loop: loop) { [unowned self] in self.recycleIfIdle() }
-        readSweep = LoopTimer(loop: loop) { [unowned self] in self.sweepReadTimeouts() }
         handoverTimer = LoopTimer(loop: loop) { [unowned self] in self.handOver() }
         attachCallbacks()
         ledger.onGone = { [unowned self] host in self.pool.socketGone(host: host, &self.actions) }
@@ -136,22 +135,23 @@ public final class CurlMulti {
     /// `keepaliveExpiry` without transfers, the handle is replaced by a fresh one, which closes
     /// them all.
     func recycleIfIdle() {
-        guard transfers.isEmpty, ledger.hasSockets, curlDepth == 0, !settling else { return }
+        guard transfers.isEmpty, ledger.hasSockets else { return }
         guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections) else { return }
         closeMultiHandle()
         multi = fresh
         attachCallbacks()
-        settle()
+        runPool()
     }
 
-    // MARK: - Consumer API
+    // MARK: - Consumer API (never from inside a consumer callback that libcurl is running)
 
-    /// Starts fetching `request`. Events reach `onEvent` on the loop, never before this returns.
-    public func start(_ request: TransferRequest, onEvent: @escaping (TransferEvent) -> Void) -> TransferID {
-        loop.assertInEventLoop()
+    /// Starts fetching `request`; its events reach `consumer` on the loop, with `tag`, never
+    /// before this returns.
+    public func start(_ request: TransferRequest, consumer: TransferConsumer, tag: Int) -> TransferID {
+        enter()
         let id = TransferID(raw: nextID)
         nextID += 1
-        let transfer = Transfer(id: id, request: request, onEvent: onEvent)
+        let transfer = Transfer(id: id, request: request, consumer: consumer, tag: tag)
         transfer.host = pool.host(request.hostKey)
         transfer.multi = self
         transfer.receiveBuffer = options.socketReceiveBuffer
@@ -159,80 +159,51 @@ public final class CurlMulti {
         counters.started.increment()
         counters.queued.increment()
         pool.request(id, host: transfer.host, now: .now, &actions)
-        settle()
+        runPool()
+        deliverNoticesSoon()
         return id
     }
 
-    /// Stops reading `id` after the bytes being delivered now: its upstream socket stops being
-    /// read, so the upstream is held back by TCP flow control.
-    public func pause(_ id: TransferID) {
-        loop.assertInEventLoop()
-        transfers[id]?.pauseWanted = true
-    }
-
-    /// Undoes ``pause(_:)``. Bytes held back are delivered first (from here, then libcurl).
+    /// Delivers the bytes `id`'s consumer refused with `pause` (libcurl may hand them over
+    /// from inside this call) and reads its socket again.
     public func resume(_ id: TransferID) {
-        loop.assertInEventLoop()
-        guard let t = transfers[id], t.pauseWanted || t.pausedInCurl || t.hasHeldBytes else { return }
-        t.pauseWanted = false
-        t.lastActivity = .now
-        t.deliverHeld()
-        guard transfers[id] === t, !t.pauseWanted, !t.hasHeldBytes else { return }
-        if case .delivering(let end) = t.state {
-            transfers[id] = nil
-            t.onEvent(end)
-        } else if t.pausedInCurl {
-            deferred.append(.unpause(id))
-            settle()
-        }
-    }
-
-    /// The consumer has what it wants from `id` and hears nothing more. A remainder known to be
-    /// at most `drainLimit` bytes is read and discarded so the connection can be reused;
-    /// otherwise the transfer is cut (libcurl never reuses a connection it aborted).
-    public func finish(_ id: TransferID) {
-        loop.assertInEventLoop()
-        guard let t = transfers[id] else { return }
-        if case .running = t.state, let length = t.contentLength,
-           length - t.bytesReceived <= Int64(options.drainLimit) {
-            t.state = .draining
-            t.pauseWanted = false
-            t.dropHeld()
-            counters.drained.increment()
-            if t.pausedInCurl {
-                deferred.append(.unpause(id))
-                settle()
-            }
-            return
-        }
-        cancel(id)
+        enter()
+        guard let t = transfers[id], t.pausedInCurl, let easy = t.easy else { return }
+        t.pausedInCurl = false
+        inCurl = true
+        curl_easy_pause(easy, CCurl_PAUSE_CONT)
+        inCurl = false
+        // A transfer cut from inside the call is taken off now (libcurl only reports it done
+        // from its next socket action).
+        if case .aborting = t.state { remove(t) }
+        runPool()
+        deliverNoticesSoon()
     }
 
     /// Stops `id` at once; the consumer hears nothing more. Its connection slot returns at once.
     public func cancel(_ id: TransferID) {
-        loop.assertInEventLoop()
+        enter()
         guard let t = transfers[id] else { return }
+        t.reporting = false
         switch t.state {
         case .queued:
             pool.cancelWaiting(id)
             counters.queued.decrement()
             transfers[id] = nil
-        case .delivering:
-            t.dropHeld()
-            transfers[id] = nil
-        case .aborting:
-            return
-        case .running, .draining:
-            t.state = .aborting
-            t.dropHeld()
-            counters.cut.increment()
-            if curlDepth == 0 {
-                remove(t)
-                settle()
-            } else {
-                deferred.append(.remove(id))
-            }
+        case .running, .draining, .aborting:
+            t.cut()
+            remove(t)
+            runPool()
+            deliverNoticesSoon()
         }
+    }
+
+    /// The checks of every public entry point: on the loop, and not from inside libcurl (a
+    /// consumer answers libcurl's callbacks with a ``TransferDirective`` instead).
+    @inline(__always)
+    private func enter() {
+        loop.preconditionInEventLoop()
+        precondition(!inCurl, "CurlMulti called from inside a libcurl callback")
     }
 
     /// Transfers that have not ended yet (active or queued).

@@ -4,7 +4,7 @@ import Glibc
 
 /// One upstream fetch on a ``CurlMulti``: its easy handle, its state, its consumer.
 ///
-/// Owned by the multi's transfer table from ``CurlMulti/start(_:onEvent:)`` until it is
+/// Owned by the multi's transfer table from ``CurlMulti/start(_:consumer:tag:)`` until it is
 /// removed; libcurl's callbacks reach it through an unretained pointer that is valid for
 /// exactly that long (the easy handle leaves the multi before the table lets go).
 final class Transfer {
@@ -17,15 +17,7 @@ final class Transfer {
         case draining
         /// The consumer is done or gone; the transfer is being cut and reports nothing.
         case aborting
-        /// libcurl is done and the connection released, but body bytes the consumer paused on
-        /// are still held here; the end is reported once they are delivered.
-        case delivering(end: TransferEvent)
     }
-
-    /// The most body bytes handed to the consumer in one event. libcurl can hand over far more
-    /// at once (everything it buffered while paused); slicing lets the consumer pause between
-    /// slices, so what it queues for a slow client stays bounded.
-    static let sliceSize = 16 * 1024
 
     let id: TransferID
     let request: TransferRequest
@@ -43,7 +35,11 @@ final class Transfer {
     /// The multi the transfer runs on; it outlives every transfer in its table.
     unowned(unsafe) var multi: CurlMulti!
     var state: State
-    let onEvent: (TransferEvent) -> Void
+    unowned let consumer: TransferConsumer
+    let tag: Int
+    /// Whether the consumer still hears from this transfer (false once it finished, cancelled,
+    /// or heard the end).
+    var reporting = true
     /// Set by `attach`, taken back by `detachEasy`.
     var easy: UnsafeMutableRawPointer?
     /// libcurl writes its detailed error text here (CURLOPT_ERRORBUFFER).
@@ -53,21 +49,16 @@ final class Transfer {
     var contentLength: Int64?
     var bytesReceived: Int64 = 0
     var sawLocation = false
-
-    /// The consumer asked to pause; the next write callback returns CURL_WRITEFUNC_PAUSE.
-    var pauseWanted = false
-    /// libcurl holds the transfer paused (we returned CURL_WRITEFUNC_PAUSE).
+    /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
+    /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
 
-    /// When a byte last arrived (or the transfer started or resumed): read-timeout bookkeeping.
-    var lastActivity: ContinuousClock.Instant
-
-    init(id: TransferID, request: TransferRequest, onEvent: @escaping (TransferEvent) -> Void) {
+    init(id: TransferID, request: TransferRequest, consumer: TransferConsumer, tag: Int) {
         self.id = id
         self.request = request
         self.state = .queued
-        self.onEvent = onEvent
-        self.lastActivity = .now
+        self.consumer = consumer
+        self.tag = tag
         errorBuffer.initialize(to: 0)
     }
 
@@ -79,16 +70,10 @@ final class Transfer {
     /// Whether the transfer holds a connection slot (its easy handle is on the multi).
     var isActive: Bool {
         switch state {
-        case .queued, .delivering: false
+        case .queued: false
         case .running, .draining, .aborting: true
         }
     }
-
-    /// Body bytes taken from libcurl that the consumer has not had yet (it paused mid-delivery).
-    private var held: [UInt8] = []
-    private var heldStart = 0
-
-    var hasHeldBytes: Bool { heldStart < held.count }
 
     /// Back to waiting for a slot, as if never started (it has reported nothing yet).
     func requeue() {
@@ -107,6 +92,39 @@ final class Transfer {
         return easy
     }
 
+    /// Reports `event` to the consumer and applies its answer. Returns whether the transfer
+    /// goes on (false: it is being cut).
+    func report(_ event: TransferEvent) -> TransferDirective {
+        guard reporting else { return .cancel }
+        let directive = consumer.transfer(tag, event)
+        switch directive {
+        case .proceed, .pause:
+            break
+        case .finish:
+            reporting = false
+            if case .running = state, let length = contentLength,
+               length - bytesReceived <= Int64(multi.options.drainLimit) {
+                state = .draining
+                multi.counters.drained.increment()
+            } else {
+                cut()
+            }
+        case .cancel:
+            reporting = false
+            cut()
+        }
+        return directive
+    }
+
+    /// The consumer is done with a transfer it may not read to the end: it reports nothing
+    /// more, and the multi takes it off once libcurl's call has returned.
+    func cut() {
+        reporting = false
+        guard case .running = state else { return }
+        state = .aborting
+        multi.counters.cut.increment()
+    }
+
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
 
     func received(_ data: UnsafeRawBufferPointer) -> Int {
@@ -114,64 +132,38 @@ final class Transfer {
         case .draining:
             bytesReceived += Int64(data.count)
             return data.count
-        case .aborting, .queued, .delivering:
+        case .aborting, .queued:
             return 0
         case .running:
             break
         }
-        if pauseWanted {
+        if !headSent {
+            sendHead()
+            switch state {
+            case .draining:
+                bytesReceived += Int64(data.count)
+                return data.count
+            case .aborting, .queued:
+                return 0
+            case .running:
+                break
+            }
+        }
+        // Counted before the consumer answers, so that `finish` sees the remainder after them.
+        bytesReceived += Int64(data.count)
+        switch report(.body(data)) {
+        case .proceed:
+            return data.count
+        case .pause:
+            bytesReceived -= Int64(data.count)
             pausedInCurl = true
             return Int(CCurl_WRITEFUNC_PAUSE)
+        case .finish:
+            // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
+            return state == .draining ? data.count : 0
+        case .cancel:
+            return 0
         }
-        lastActivity = .now
-        bytesReceived += Int64(data.count)
-        if !headSent { sendHead() }
-        if hasHeldBytes {
-            // Order first: these follow bytes still held (not expected: resume empties the hold
-            // before libcurl is unpaused).
-            held.append(contentsOf: data)
-            return data.count
-        }
-        var offset = 0
-        while offset < data.count {
-            let n = min(Self.sliceSize, data.count - offset)
-            onEvent(.body(UnsafeRawBufferPointer(rebasing: data[offset..<offset + n])))
-            offset += n
-            // The consumer may have cancelled, finished or paused during the call.
-            switch state {
-            case .aborting: return 0
-            case .draining, .queued, .delivering: return data.count
-            case .running: break
-            }
-            if pauseWanted && offset < data.count {
-                held.append(contentsOf: data[offset...])
-                return data.count
-            }
-        }
-        return data.count
-    }
-
-    /// Hands held bytes to the consumer, a slice at a time, until none are left or it pauses,
-    /// finishes or cancels. Never inside a libcurl call.
-    func deliverHeld() {
-        while hasHeldBytes && !pauseWanted {
-            switch state {
-            case .running, .delivering: break
-            case .draining, .aborting, .queued:
-                dropHeld()
-                return
-            }
-            let n = min(Self.sliceSize, held.count - heldStart)
-            let start = heldStart
-            heldStart += n
-            held.withUnsafeBytes { onEvent(.body(UnsafeRawBufferPointer(rebasing: $0[start..<start + n]))) }
-        }
-        if !hasHeldBytes { dropHeld() }
-    }
-
-    func dropHeld() {
-        held = []
-        heldStart = 0
     }
 
     func receivedHeader(_ line: UnsafeRawBufferPointer) -> Int {
@@ -179,7 +171,6 @@ final class Transfer {
             if case .draining = state { return line.count }
             return 0
         }
-        lastActivity = .now
         if !reuseReported {
             // The connection is made: a lease taken for a new one returns if libcurl reused one.
             reuseReported = true
@@ -210,9 +201,9 @@ final class Transfer {
         var length: curl_off_t = -1
         _ = CCurl_easy_getinfo_off_t(easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length)
         contentLength = length >= 0 ? Int64(length) : nil
-        onEvent(.head(TransferHead(status: info(CURLINFO_RESPONSE_CODE),
-                                   contentType: type.map { String(cString: $0) },
-                                   contentLength: contentLength)))
+        _ = report(.head(TransferHead(status: info(CURLINFO_RESPONSE_CODE),
+                                      contentType: type.map { String(cString: $0) },
+                                      contentLength: contentLength)))
     }
 
     func info(_ what: CURLINFO) -> Int {

@@ -6,13 +6,11 @@ public struct TransferOptions: Sendable, Equatable {
     public var keepaliveExpiry: Double = 5
     /// Seconds for the TCP (and TLS) connect.
     public var connectTimeout: Double = 5
-    /// Seconds without a byte from the upstream before the transfer fails.
-    public var readTimeout: Double = 15
     /// Seconds for the whole transfer, from the moment it gets a connection slot.
     public var totalTimeout: Double = 30
     /// Seconds a transfer may wait for a connection slot.
     public var poolTimeout: Double = 5
-    /// After ``CurlMulti/finish(_:)``, a known remainder of at most this many bytes is read and
+    /// After a consumer's ``TransferDirective/finish``, a known remainder of at most this many bytes is read and
     /// discarded so the connection can be reused; a larger or unknown one is cut.
     public var drainLimit = 64 * 1024
     /// Redirects followed before the transfer fails with a protocol error.

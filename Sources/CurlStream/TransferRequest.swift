@@ -42,6 +42,12 @@ public struct TransferHead: Sendable, Equatable {
     public let contentType: String?
     /// The declared body length, when the upstream sent one.
     public let contentLength: Int64?
+
+    public init(status: Int, contentType: String?, contentLength: Int64?) {
+        self.status = status
+        self.contentType = contentType
+        self.contentLength = contentLength
+    }
 }
 
 /// How a transfer went, reported once, last.
@@ -50,15 +56,4 @@ public struct TransferSummary: Sendable, Equatable {
     public let bytesReceived: Int64
     /// Whether the transfer ran on a connection that already existed.
     public let reusedConnection: Bool
-}
-
-/// What a transfer reports to its consumer, in this order: at most one `head`, any number of
-/// `body`, then exactly one `end` or `failed` — unless the consumer called
-/// ``CurlMulti/finish(_:)`` or ``CurlMulti/cancel(_:)``, after which it hears nothing more.
-public enum TransferEvent {
-    case head(TransferHead)
-    /// Body bytes as libcurl delivered them; valid only during the call.
-    case body(UnsafeRawBufferPointer)
-    case end(TransferSummary)
-    case failed(TransferError)
 }

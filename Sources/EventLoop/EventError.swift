@@ -1,4 +1,3 @@
-import CEvent
 import Glibc
 
 /// A libevent or socket call that failed, named with the call and, where the C library set one,

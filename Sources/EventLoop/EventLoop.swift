@@ -92,16 +92,11 @@ public final class EventLoop {
 /// A `Sendable` way to hand work to a loop from any thread.
 ///
 /// Closures are queued under a mutex and the loop is woken with `event_active`; they run on the
-/// loop's thread in submission order. After the loop is gone, ``execute(_:)`` returns `false`.
-/// This is for rare hand-offs (start-up, shutdown, cross-worker notices), never the hot path.
+/// loop's thread in submission order. After the loop is gone, ``executeWithLoop(_:)`` returns
+/// `false`. This is for rare hand-offs (start-up, shutdown, cross-worker notices), never the hot
+/// path; ``LoopThread`` and ``LoopBound`` wrap it with the object the work is for.
 public struct EventLoopHandle: Sendable {
     fileprivate let mailbox: Mailbox
-
-    /// Queues `work` to run on the loop. Returns `false` if the loop no longer exists.
-    @discardableResult
-    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
-        mailbox.post { _ in work() }
-    }
 
     /// Queues `work` to run on the loop, handing it the loop. Returns `false` if the loop no
     /// longer exists.

@@ -45,28 +45,17 @@ public struct HTTPRequest {
         return nil
     }
 
-    /// The percent-decoded path, without the query.
-    public var path: String {
-        let rawPath = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return percentDecode(rawPath) ?? String(rawPath)
-    }
+    /// The request target, decoded on demand.
+    public var target: RequestTarget { RequestTarget(uri) }
 
-    /// The query parameters in order; names and values percent-decoded (`+` as space).
-    public var query: [(name: String, value: String)] {
-        let uri = self.uri
-        guard let q = uri.firstIndex(of: "?") else { return [] }
-        return uri[uri.index(after: q)...].split(separator: "&").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = percentDecode(parts[0], plusAsSpace: true) ?? String(parts[0])
-            let value = parts.count > 1 ? (percentDecode(parts[1], plusAsSpace: true) ?? String(parts[1])) : ""
-            return (name, value)
-        }
-    }
+    /// The percent-decoded path, without the query (see ``RequestTarget/path``).
+    public var path: String { target.path }
+
+    /// The query parameters in order (see ``RequestTarget/query``).
+    public var query: [(name: String, value: String)] { target.query }
 
     /// The first value of query parameter `name`.
-    public func queryValue(_ name: String) -> String? {
-        query.first { $0.name == name }?.value
-    }
+    public func queryValue(_ name: String) -> String? { target.queryValue(name) }
 
     /// The value of request header `name` (case-insensitive).
     public func header(_ name: String) -> String? {
@@ -77,7 +66,7 @@ public struct HTTPRequest {
 
     /// Sends a complete response.
     public func respond(status: Int, headers: [(String, String)] = [], body: some Collection<UInt8> = [UInt8]()) {
-        server.loop.assertInEventLoop()
+        server.loop.preconditionInEventLoop()
         addHeaders(headers)
         let buffer = evbuffer_new()
         defer { evbuffer_free(buffer) }
@@ -107,6 +96,7 @@ public struct HTTPRequest {
     /// Writes `bytes` to the connection ahead of any response, bypassing HTTP framing.
     /// Only test origins want this (to send malformed responses).
     public func writeRaw(_ bytes: [UInt8]) {
+        server.loop.preconditionInEventLoop()
         guard let conn = evhttp_request_get_connection(raw),
               let bev = evhttp_connection_get_bufferevent(conn) else { return }
         bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
@@ -151,34 +141,5 @@ func reasonPhrase(_ status: Int) -> String {
     case 503: "Service Unavailable"
     case 504: "Gateway Timeout"
     default: "Status \(status)"
-    }
-}
-
-/// Decodes `%XX` escapes; nil when an escape is malformed or the result is not UTF-8.
-func percentDecode(_ s: Substring, plusAsSpace: Bool = false) -> String? {
-    guard s.contains("%") || (plusAsSpace && s.contains("+")) else { return String(s) }
-    var out: [UInt8] = []
-    out.reserveCapacity(s.utf8.count)
-    var it = s.utf8.makeIterator()
-    while let c = it.next() {
-        switch c {
-        case UInt8(ascii: "%"):
-            guard let h = it.next(), let l = it.next(), let hv = hexValue(h), let lv = hexValue(l) else { return nil }
-            out.append(hv << 4 | lv)
-        case UInt8(ascii: "+") where plusAsSpace:
-            out.append(UInt8(ascii: " "))
-        default:
-            out.append(c)
-        }
-    }
-    return String(validating: out, as: UTF8.self)
-}
-
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-    default: nil
     }
 }

@@ -46,17 +46,15 @@ public final class HTTPServer {
     private var connections: [OpaquePointer: ConnectionRecord] = [:]
     /// New connections that have not completed a first request, keyed by their bufferevent
     /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
-    private var awaitingFirstRequest: [OpaquePointer: LoopTimer] = [:]
-    /// Connections whose deadline passed, given one more loop turn.
-    private var overdue: Set<OpaquePointer> = []
+    private var firstRequestDeadlines: FirstRequestDeadlines<OpaquePointer>
+    /// Fires when ``firstRequestDeadlines`` wants a check; armed for `deadlineTimerWake`.
+    private var deadlineTimer: LoopTimer!
+    private var deadlineTimerWake: FirstRequestDeadlines<OpaquePointer>.Wake?
     /// Streams written to in this loop turn, flushed together at its end (see ``scheduleFlush``).
     private var needsFlush: [WeakStream] = []
     /// Activated when the first stream of a turn needs a flush; runs after the turn's other
     /// callbacks.
     private var flushEvent: OpaquePointer?
-
-    /// Connections closed because their first request took longer than `requestHeaderTimeout`.
-    public private(set) var slowRequestsDropped = 0
 
     /// Connections accepted since start (counted at their first request).
     public private(set) var connectionsAccepted = 0
@@ -71,6 +69,7 @@ public final class HTTPServer {
         self.loop = loop
         self.options = options
         self.handler = handler
+        self.firstRequestDeadlines = FirstRequestDeadlines(timeout: .seconds(options.requestHeaderTimeout))
         guard let http = evhttp_new(loop.base) else { throw EventError("evhttp_new") }
         self.http = http
 
@@ -98,6 +97,7 @@ public final class HTTPServer {
             throw EventError("event_new")
         }
         flushEvent = flush
+        deadlineTimer = LoopTimer(loop: loop) { [unowned self] in self.checkFirstRequestDeadlines() }
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
         evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
     }
@@ -111,8 +111,7 @@ public final class HTTPServer {
         }
         connections.removeAll()
         if let flushEvent { event_free(flushEvent) }
-        for bev in awaitingFirstRequest.keys { bufferevent_decref(bev) }
-        awaitingFirstRequest.removeAll()
+        for bev in firstRequestDeadlines.connections { bufferevent_decref(bev) }
         evhttp_free(http)
     }
 
@@ -137,100 +136,49 @@ public final class HTTPServer {
         connectionsAccepted = 0
     }
 
-    private static func listen(loop: EventLoop, host: String, port: UInt16,
-                               options: HTTPServerOptions) throws(EventError) -> OpaquePointer {
-        // Only IP literals are bound (no DNS on a loop thread); "localhost" is the one name
-        // users write for loopback.
-        let host = host == "localhost" ? "127.0.0.1" : host
-        var storage = sockaddr_storage()
-        let length: socklen_t
-        var addr4 = sockaddr_in()
-        var addr6 = sockaddr_in6()
-        if inet_pton(AF_INET, host, &addr4.sin_addr) == 1 {
-            addr4.sin_family = sa_family_t(AF_INET)
-            addr4.sin_port = port.bigEndian
-            withUnsafeBytes(of: addr4) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        } else if inet_pton(AF_INET6, host, &addr6.sin6_addr) == 1 {
-            addr6.sin6_family = sa_family_t(AF_INET6)
-            addr6.sin6_port = port.bigEndian
-            withUnsafeBytes(of: addr6) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        } else {
-            throw EventError("listen: '\(host)' is not an IP address", errno: EINVAL)
-        }
-        var flags = UInt32(LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE)
-        if options.reusePort { flags |= UInt32(LEV_OPT_REUSEABLE_PORT) }
-        let listener = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                evconnlistener_new_bind(loop.base, nil, nil, flags, options.backlog, $0, Int32(length))
-            }
-        }
-        guard let listener else { throw EventError("bind \(host):\(port)") }
-        return listener
-    }
-
-    private static func boundPort(of fd: Int32) -> UInt16 {
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in.self).sin_port) }
-        case AF_INET6:
-            return withUnsafeBytes(of: storage) { UInt16(bigEndian: $0.load(as: sockaddr_in6.self).sin6_port) }
-        default:
-            return 0
-        }
-    }
-
     // MARK: - Callbacks from libevent
 
-    /// evhttp accepted a connection and wants its bufferevent. evhttp's own timeout restarts
-    /// with every byte, so a client trickling its headers (slowloris) would never hit it: a
-    /// deadline for the whole first request closes such connections. The extra reference and
+    /// evhttp accepted a connection and wants its bufferevent. It must complete its first
+    /// request before its deadline (``FirstRequestDeadlines``). The extra reference and
     /// BEV_OPT_CLOSE_ON_FREE keep the socket ours until the deadline is settled, so it can never
     /// shut down a reused descriptor.
     fileprivate func newConnection(_ base: OpaquePointer) -> OpaquePointer? {
         guard let bev = bufferevent_socket_new(base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else { return nil }
         bufferevent_incref(bev)
-        let timer = LoopTimer(loop: loop) { [unowned self] in self.firstRequestTooSlow(bev) }
-        timer.schedule(after: options.requestHeaderTimeout)
-        awaitingFirstRequest[bev] = timer
+        let now = ContinuousClock.now
+        firstRequestDeadlines.accepted(bev, now: now)
+        armDeadlineTimer(now: now)
         return bev
     }
 
-    private func firstRequestTooSlow(_ bev: OpaquePointer) {
-        guard let timer = awaitingFirstRequest[bev] else { return }
-        // A loop that was busy may have the request's bytes waiting to be read in this very
-        // turn: decide on the next turn, after they are.
-        if !overdue.contains(bev) {
-            overdue.insert(bev)
-            timer.schedule(after: 0)
-            return
+    /// The deadline timer fired: closes the connections the deadlines give up on.
+    private func checkFirstRequestDeadlines() {
+        deadlineTimerWake = nil
+        let now = ContinuousClock.now
+        for bev in firstRequestDeadlines.expire(now: now) {
+            let fd = bufferevent_getfd(bev)
+            if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+            bufferevent_decref(bev)
         }
-        overdue.remove(bev)
-        awaitingFirstRequest[bev] = nil
-        let fd = bufferevent_getfd(bev)
-        if fd >= 0 {
-            slowRequestsDropped += 1
-            shutdown(fd, Int32(SHUT_RDWR))
+        armDeadlineTimer(now: now)
+    }
+
+    /// Arms the one deadline timer for the deadlines' next check, unless it already is.
+    private func armDeadlineTimer(now: ContinuousClock.Instant) {
+        let wake = firstRequestDeadlines.nextWake
+        guard wake != deadlineTimerWake else { return }
+        deadlineTimerWake = wake
+        switch wake {
+        case nil: deadlineTimer.cancel()
+        case .nextTurn: deadlineTimer.schedule(after: 0)
+        case .at(let deadline): deadlineTimer.schedule(after: (deadline - now).seconds)
         }
-        bufferevent_decref(bev)
     }
 
     fileprivate func handle(_ req: UnsafeMutablePointer<evhttp_request>) {
         loop.assertInEventLoop()
         guard let conn = evhttp_request_get_connection(req) else { return }
-        if let bev = evhttp_connection_get_bufferevent(conn), let timer = awaitingFirstRequest.removeValue(forKey: bev) {
-            timer.cancel()
-            overdue.remove(bev)
+        if let bev = evhttp_connection_get_bufferevent(conn), firstRequestDeadlines.firstRequest(bev) {
             bufferevent_decref(bev)
         }
         if connections[conn] == nil {

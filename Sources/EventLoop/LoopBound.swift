@@ -2,8 +2,8 @@ import Glibc
 
 /// A reference to an object that belongs to one loop, carried through another thread.
 ///
-/// Cross-worker notices (see `EventLoopHandle.execute`) must name the loop-side object they are
-/// for, and such objects are deliberately not `Sendable`. This box may travel anywhere, but its
+/// Cross-worker notices (see ``execute(_:)``) must name the loop-side object they are for, and
+/// such objects are deliberately not `Sendable`. This box may travel anywhere, but its
 /// value can only be read on the loop that owns it. It holds the object weakly: a notice that
 /// arrives after its target is gone finds nil and does nothing.
 public struct LoopBound<Value: AnyObject>: @unchecked Sendable {
@@ -29,7 +29,7 @@ public struct LoopBound<Value: AnyObject>: @unchecked Sendable {
     @discardableResult
     public func execute(_ work: @escaping @Sendable (Value) -> Void) -> Bool {
         let me = self
-        return loop.execute { if let v = me.value { work(v) } }
+        return loop.executeWithLoop { _ in if let v = me.value { work(v) } }
     }
 }
 

@@ -5,9 +5,9 @@ import Foundation
 ///
 /// The owner (a server, a worker) lives and dies on the loop's thread; other threads reach it
 /// only through ``execute(_:)``, which runs a closure on the loop with the owner in hand. The
-/// caller gets back the loop's handle and a Sendable `Info` that `setUp` chose to publish.
+/// caller gets back a Sendable `Info` that `setUp` chose to publish.
 public final class LoopThread<Owner: AnyObject, Info: Sendable>: Sendable {
-    public let handle: EventLoopHandle
+    private let handle: EventLoopHandle
     public let info: Info
     private let finished = PthreadLock(false)
     private let done = DispatchSemaphore(value: 0)

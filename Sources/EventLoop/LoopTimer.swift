@@ -24,14 +24,14 @@ public final class LoopTimer {
 
     /// Arms (or re-arms) the timer to fire once after `seconds`.
     public func schedule(after seconds: Double) {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         var tv = timeval(seconds: seconds)
         event_add(event, &tv)
     }
 
     /// Disarms the timer; a no-op if it is not armed.
     public func cancel() {
-        loop.assertInEventLoop()
+        loop.preconditionInEventLoop()
         event_del(event)
     }
 

@@ -57,12 +57,14 @@ public final class TCPConnection {
 
     /// Queues `bytes` for sending.
     public func write(_ bytes: [UInt8]) {
+        loop.preconditionInEventLoop()
         guard let bev else { return }
         bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress, $0.count) }
     }
 
     /// Closes the connection now; ``onEnd`` is not called.
     public func close() {
+        loop.preconditionInEventLoop()
         guard let bev else { return }
         self.bev = nil
         bufferevent_free(bev)

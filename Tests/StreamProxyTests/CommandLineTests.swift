@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamTestSupport
 
 /// The `stream-proxy` binary's handling of bad input (issue 2, PRODUCT.md §2).
 struct CommandLineTests {

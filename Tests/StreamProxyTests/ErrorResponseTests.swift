@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// Errors before a stream starts are plain HTTP with a JSON body (issue 2, PRODUCT.md §4).
 @Suite(.serialized)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// What browser EventSource clients depend on (issue 4, PRODUCT.md §3 cors, §5).
 @Suite(.serialized)

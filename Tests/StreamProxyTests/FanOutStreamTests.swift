@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The fan-out stream end to end: real origin, real proxy, real sockets (issue 2).
 @Suite(.serialized)

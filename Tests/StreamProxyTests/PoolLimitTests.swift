@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// Upstream pool limits and connection reuse (issue 2, PRODUCT.md §3).
 @Suite(.serialized)

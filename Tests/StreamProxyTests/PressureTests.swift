@@ -2,6 +2,7 @@ import EventLoop
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The bounds of PRODUCT.md §3 and §8 under pressure (issue 3): each test fails without the
 /// mechanism it names.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The `stream-proxy serve` process under floods and signals (issue 3, PRODUCT.md §3 and §8):
 /// threads, descriptors, SIGTERM. Each test runs the binary of the build under test and fails
@@ -16,6 +17,10 @@ struct ProcessTests {
             "--max-connections", "2000", "--max-connections-per-host", "2000",
             "--read-timeout", "60s", "--pool-timeout", "60s",
         ])
+        // The main thread and one per worker, nothing else. /healthz answers as soon as the first
+        // worker listens, so wait for the second to exist before counting.
+        let expected = 1 + 2
+        #expect(waitUntil(timeout: .seconds(10)) { proxy.status("Threads") == expected } != nil)
         let idle = try #require(proxy.status("Threads"))
         var clients: [SSEClient] = []
         for _ in 0..<1000 {
@@ -26,7 +31,7 @@ struct ProcessTests {
         let metrics = try RawHTTPClient.get(port: proxy.port, path: "/metrics").bodyText
         #expect(metricValue(metrics, "streamproxy_streams_open") == 1000)
         let loaded = try #require(proxy.status("Threads"))
-        #expect(loaded == idle, "threads: \(idle) idle, \(loaded) with 1000 streams")
+        #expect(loaded == idle && loaded == expected, "threads: \(idle) idle, \(loaded) with 1000 streams")
         print("threads: \(idle) idle, \(loaded) with 1000 open streams; RSS \(proxy.status("VmRSS") ?? 0) kB")
         for c in clients { c.close() }
         proxy.stop()
@@ -130,6 +135,25 @@ struct ProcessTests {
             #expect(try shape.error(of: 0)?.string("kind") == "shutdown")
             #expect(try shape.done().bool("shutdown") == true)
         }
+        proxy.stop()
+    }
+
+    /// Draining ends with the last stream: with a 60 s grace and one stream that ends by itself
+    /// after about 0.5 s, the stream ends uncut and the process exits 0 right after it instead of
+    /// waiting out the grace.
+    @Test func drainingEndsWithTheLastStream() throws {
+        let origin = try startOrigin()
+        defer { origin.stopAndJoin() }
+        let proxy = try ProxyProcess(arguments: ["--route", "s=http://127.0.0.1:\(origin.info)/delay/500", "--shutdown-grace", "60s"])
+        let client = try SSEClient.open(port: proxy.port, path: "/stream/s")
+        let signalled = ContinuousClock.now
+        proxy.signal(SIGTERM)
+        let shape = try StreamShape(try client.readToEnd(timeout: .seconds(10)), upstreams: 1)
+        #expect(try shape.end(of: 0)?.int("bytes") == 1024)
+        #expect(try shape.done().bool("shutdown") == nil, "not cut")
+        let status = proxy.waitForExit(timeout: .seconds(10))
+        let took = ContinuousClock.now - signalled
+        #expect(status == 0, "exited \(status.map(String.init) ?? "not yet") \(took) after the signal")
         proxy.stop()
     }
 }

@@ -2,6 +2,7 @@ import EventLoop
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The process-wide upstream pool (issue 9, PRODUCT.md §3 and §8) over real sockets: limits
 /// hold for the whole process whatever `workers` is, one stream may use every slot, and the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamTestSupport
 
 /// The SSE parser on fixed inputs: the integration tests trust it to report exactly what the
 /// server wrote, so it is checked against the WHATWG rules here first.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// Upstream bytes become safe, whole-character text (issue 2, PRODUCT.md §5).
 @Suite(.serialized)

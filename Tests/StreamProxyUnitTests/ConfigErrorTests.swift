@@ -54,6 +54,16 @@ func aValueOfTheWrongTypeIsRejectedNamingItsKey(json: String, field: String) thr
     #expect(error?.description == "invalid config: \(path): cannot read the file: no such file")
 }
 
+/// A device is refused unread: `/dev/zero` as the config or the CA file would be read forever.
+@Test func aFileThatIsNotRegularIsRejectedUnread() throws {
+    let error = #expect(throws: ConfigError.self) { _ = try ProxyConfig(file: "/dev/zero") }
+    #expect(error?.description == "invalid config: /dev/zero: cannot read the file: not a regular file")
+    try withConfigFile(#"{"routes": {"a": {"upstreams": ["http://127.0.0.1:1/"]}}, "caFile": "/dev/zero"}"#) { path in
+        let error = #expect(throws: ConfigError.self) { _ = try ProxyConfig(file: path).validated() }
+        #expect(error?.description == "invalid config: caFile: cannot read \"/dev/zero\": not a regular file")
+    }
+}
+
 @Test func aFileThatIsNotAnObjectIsRejectedNamingItsPath() throws {
     try withConfigFile("[1, 2]") { path in
         #expect(#expect(throws: ConfigError.self) { _ = try ProxyConfig(file: path) }?.field == path)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// The streaming UTF-8 to JSON-string encoder, against Foundation's JSON decoding.
 struct UTF8JSONTextTests {

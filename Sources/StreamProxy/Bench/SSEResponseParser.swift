@@ -7,24 +7,24 @@ import Glibc
 /// at in place (a line is copied only when a read splits it), nothing is allocated per event,
 /// and only what the report needs is kept: the status, whether the connection may be reused,
 /// and per event its name and, for `error` events, the `kind` of its data.
-struct SSEResponseParser {
+package struct SSEResponseParser {
     /// The names of events the report tells apart.
-    enum EventName: Equatable {
+    package enum EventName: Equatable {
         case chunk, done, error, other
     }
 
     /// What one ``feed(_:)`` found, in the order the report needs it.
-    struct Findings {
+    package struct Findings {
         /// The status line arrived, with this status.
-        var status: Int?
+        package var status: Int?
         /// Events dispatched.
-        var events = 0
-        var sawChunk = false
-        var sawDone = false
+        package var events = 0
+        package var sawChunk = false
+        package var sawDone = false
         /// The `kind` of each `error` event (rare: allocated only when there is one).
-        var errorKinds: [String] = []
+        package var errorKinds: [String] = []
         /// The body ended (final chunk).
-        var ended = false
+        package var ended = false
     }
 
     private enum Framing {
@@ -45,21 +45,26 @@ struct SSEResponseParser {
     private var closeRequested = false
     private var http10 = false
     /// Body bytes decoded so far.
-    private(set) var bodyBytes = 0
+    package private(set) var bodyBytes = 0
+
+    /// Bytes held for a head or a line a read split (checked by the fuzzer: never more than fed).
+    package var bufferedBytes: Int { carry.count }
+
+    package init() {}
 
     /// Whether the body has ended and the server allows another request on the connection.
-    var connectionReusable: Bool {
+    package var connectionReusable: Bool {
         guard case .done = framing else { return false }
         return (chunked || contentLength != nil) && !closeRequested && !http10
     }
 
-    var isDone: Bool {
+    package var isDone: Bool {
         if case .done = framing { return true }
         return false
     }
 
     /// Feeds bytes from the socket.
-    mutating func feed(_ bytes: UnsafeRawBufferPointer) -> Findings {
+    package mutating func feed(_ bytes: UnsafeRawBufferPointer) -> Findings {
         var found = Findings()
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return found }
         let n = bytes.count
@@ -72,9 +77,9 @@ struct SSEResponseParser {
                 let b = base[i]
                 i += 1
                 switch b {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): chunkSize = chunkSize << 4 | Int(b - 48)
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): chunkSize = chunkSize << 4 | Int(b - 87)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): chunkSize = chunkSize << 4 | Int(b - 55)
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): chunkSize = Self.appending(Int(b - 48), to: chunkSize)
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): chunkSize = Self.appending(Int(b - 87), to: chunkSize)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): chunkSize = Self.appending(Int(b - 55), to: chunkSize)
                 case 0x0A: endOfChunkSize(&found)
                 default: framing = .chunkExtension
                 }
@@ -123,7 +128,7 @@ struct SSEResponseParser {
     }
 
     /// The connection closed: a close-delimited body ends here.
-    mutating func closed() -> Bool {
+    package mutating func closed() -> Bool {
         guard case .closeDelimited = framing else { return false }
         framing = .done
         return true
@@ -139,6 +144,10 @@ struct SSEResponseParser {
         }
         chunkSize = 0
     }
+
+    /// A chunk size with one more hex digit. It saturates rather than wrap negative (found by the
+    /// fuzzer: a negative size read before the buffer): a chunk too large for an Int never ends.
+    private static func appending(_ digit: Int, to size: Int) -> Int { size > Int.max >> 4 ? Int.max : size << 4 | digit }
 
     /// Collects the head up to its blank line; returns the bytes consumed.
     private mutating func head(_ p: UnsafePointer<UInt8>, _ n: Int, _ found: inout Findings) -> Int {

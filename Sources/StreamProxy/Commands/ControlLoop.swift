@@ -3,16 +3,20 @@ import Glibc
 import Logging
 
 /// The main thread's event loop: it waits for SIGINT and SIGTERM while the workers serve, and
-/// runs the shutdown sequence.
+/// runs the graceful shutdown that ``ShutdownPlan`` decides: the first signal drains, the second
+/// stops at once, and so do the end of the last stream and the end of the grace.
 final class ControlLoop {
     let loop: EventLoop
     private var watchers: [SignalWatcher] = []
-    private var ticker: LoopTimer?
-    /// Signals received so far.
-    private(set) var signals = 0
+    private var plan: ShutdownPlan
+    private var graceTimer: LoopTimer?
+    private let drain: (_ whenIdle: @escaping @Sendable () -> Void) -> Void
 
-    /// - Parameter onSignal: runs on the main thread for each SIGINT or SIGTERM.
-    init(logger: Logger, onSignal: @escaping (ControlLoop, Int32) -> Void) throws {
+    /// - Parameters:
+    ///   - grace: how long open streams get to finish after the first signal.
+    ///   - drain: runs on the main thread at the first signal; it starts draining and calls
+    ///     `whenIdle` (from any thread) once no stream is open.
+    init(grace: Duration, logger: Logger, drain: @escaping (_ whenIdle: @escaping @Sendable () -> Void) -> Void) throws {
         // A parent may have started us with these signals blocked (the mask is inherited):
         // they must reach the handler.
         var handled = sigset_t()
@@ -21,29 +25,42 @@ final class ControlLoop {
         sigaddset(&handled, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         loop = try EventLoop()
+        plan = ShutdownPlan(grace: grace)
+        self.drain = drain
         for sig in [SIGINT, SIGTERM] {
             watchers.append(try SignalWatcher(loop: loop, signal: sig) { [unowned self] signal in
-                self.signals += 1
                 logger.info("received signal \(signal)")
-                onSignal(self, signal)
+                self.run(self.plan.signal(now: .now))
             })
         }
     }
 
-    /// Runs until ``stop()``.
+    /// Runs until the plan says stop.
     func run() {
+        loop.preconditionInEventLoop()
         loop.run()
-        ticker = nil
+        graceTimer = nil
     }
 
-    func stop() { loop.stop() }
-
-    /// Calls `body` now and every `seconds` until it returns false.
-    func repeatEvery(_ seconds: Double, _ body: @escaping () -> Bool) {
-        let timer = LoopTimer(loop: loop) { [unowned self] in
-            if body() { self.ticker?.schedule(after: seconds) }
+    private func run(_ action: ShutdownPlan.Action) {
+        switch action {
+        case .drain(let deadline):
+            arm(until: deadline)
+            let me = LoopBound(self, loop: loop)
+            drain { me.execute { $0.run($0.plan.streamsEnded(now: .now)) } }
+        case .wait(let deadline):
+            arm(until: deadline)
+        case .stop:
+            graceTimer?.cancel()
+            loop.stop()
+        case .none:
+            break
         }
-        ticker = timer
-        if body() { timer.schedule(after: seconds) }
+    }
+
+    private func arm(until deadline: ContinuousClock.Instant) {
+        let timer = graceTimer ?? LoopTimer(loop: loop) { [unowned self] in self.run(self.plan.timerFired(now: .now)) }
+        graceTimer = timer
+        timer.schedule(after: ContinuousClock.now.duration(to: deadline).seconds)
     }
 }

@@ -23,7 +23,8 @@ struct OriginCommand: ParsableCommand {
             return (owner: origin, info: origin.port)
         }
         logger.info("test origin listening on http://\(host):\(thread.info)")
-        let control = try ControlLoop(logger: logger) { control, _ in control.stop() }
+        // Nothing to drain: the first signal stops.
+        let control = try ControlLoop(grace: .zero, logger: logger) { whenIdle in whenIdle() }
         control.run()
         thread.stopAndJoin()
     }

@@ -1,7 +1,5 @@
 import ArgumentParser
 import EventLoop
-import Foundation
-import Glibc
 import Logging
 
 /// `stream-proxy serve`: the proxy.
@@ -17,24 +15,15 @@ struct ServeCommand: ParsableCommand {
         let config = try options.resolve()
         let logger = Logging.makeLogger(label: "stream-proxy", level: config.logLevel)
 
-        let server = try ProxyServer(config: config, logger: logger)
+        let server = try ProxyServer(config: config)
         let mode = config.routes.isEmpty ? "demo route on the built-in origin" : "\(config.routes.count) route(s)"
         logger.info("listening on http://\(config.listenHost):\(server.port) with \(config.workers) worker(s), \(mode)")
 
         // First signal: drain. Open streams get `shutdownGrace` to finish; a second signal
         // stops at once. Either way, streams still open then get a `done` that says so.
-        let control = try ControlLoop(logger: logger) { control, _ in
-            guard control.signals == 1 else { return control.stop() }
-            server.startDraining()
-            logger.info("draining \(server.openStreams) stream(s) for up to \(config.shutdownGrace) s")
-            let deadline = ContinuousClock.now + .seconds(config.shutdownGrace)
-            control.repeatEvery(0.05) {
-                guard server.openStreams > 0, ContinuousClock.now < deadline else {
-                    control.stop()
-                    return false
-                }
-                return true
-            }
+        let control = try ControlLoop(grace: .seconds(config.shutdownGrace), logger: logger) { whenIdle in
+            logger.info("draining \(server.openStreams) stream(s) for up to \(formatSeconds(config.shutdownGrace))")
+            server.startDraining(whenIdle: whenIdle)
         }
         control.run()
         logger.info("shutting down with \(server.openStreams) stream(s) open")

@@ -16,22 +16,32 @@ enum ConfigFile {
         } catch {
             throw ConfigError(field: path, problem: "cannot read the file: \(error.reason)")
         }
-        guard let text = String(validating: data, as: UTF8.self) else {
-            throw ConfigError(field: path, problem: "not valid JSON: the file is not UTF-8 text")
+        return try json(Array(data), source: path)
+    }
+
+    /// The JSON document in `bytes` (a file's contents); errors name `source`.
+    static func json(_ bytes: [UInt8], source: String) throws(ConfigError) -> ConfigJSON {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw ConfigError(field: source, problem: "not valid JSON: the file is not UTF-8 text")
         }
         do {
-            return try ConfigJSONParser.parse(Array(text.utf8))
+            return try ConfigJSONParser.parse(bytes)
         } catch {
-            throw ConfigError(field: path, problem: "not valid JSON: \(error)")
+            throw ConfigError(field: source, problem: "not valid JSON: \(error)")
         }
     }
 
+    /// The contents of the regular file at `path` (symbolic links followed). Anything else is
+    /// refused before it is opened: a device or a FIFO (`/dev/zero`, `/dev/stdin`) would be read
+    /// forever or block the start.
     static func contents(of path: String) throws(Unreadable) -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw Unreadable(reason: "no such file")
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw Unreadable(reason: "no such file") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw Unreadable(reason: "it is a directory")
+        default: throw Unreadable(reason: "not a regular file")
         }
-        guard !isDirectory.boolValue else { throw Unreadable(reason: "it is a directory") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Unreadable(reason: "permission denied or I/O error")
         }

@@ -32,9 +32,19 @@ extension ProxyConfig {
     /// Overlays the settings in the JSON file at `path`. Errors name the path for an unreadable or
     /// malformed file, else the key (`maxConnections`, `routes.news.upstreams[1]`).
     public mutating func apply(fileAt path: String) throws(ConfigError) {
-        let document = try ConfigFile.json(at: path)
+        try apply(document: ConfigFile.json(at: path), source: path)
+    }
+
+    /// The defaults overlaid with the config file contents `bytes`, not yet validated; errors
+    /// about the document as a whole name `source`. The file parser without the file (fuzzed).
+    package init(json bytes: [UInt8], source: String) throws(ConfigError) {
+        self.init()
+        try apply(document: ConfigFile.json(bytes, source: source), source: source)
+    }
+
+    private mutating func apply(document: ConfigJSON, source: String) throws(ConfigError) {
         guard case .object(let members) = document else {
-            throw ConfigError(field: path, problem: "expected a JSON object at the top level, got \(document.summary)")
+            throw ConfigError(field: source, problem: "expected a JSON object at the top level, got \(document.summary)")
         }
         for (key, value) in members {
             guard let setter = Self.fileKeys[key] else {

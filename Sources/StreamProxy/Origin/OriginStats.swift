@@ -9,4 +9,7 @@ struct OriginStats {
     var resets = 0
     /// The most connections open when a (non-stats) request arrived.
     var peakConnections = 0
+    /// The server's accepted-connection count at the last `/stats/reset`: the server's own
+    /// count only grows (the proxy's metrics mirror it), so the origin reports the difference.
+    var connectionsBefore = 0
 }

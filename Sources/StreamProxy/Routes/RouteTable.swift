@@ -8,7 +8,8 @@ public struct Route: Sendable, Equatable {
     public let prefix: Int
 }
 
-/// The routes of a running proxy, validated and frozen: shared by every worker, never mutated.
+/// The routes of a running proxy, validated and frozen: built once, when the first worker has
+/// bound the port, and shared by every worker; never mutated.
 public struct RouteTable: Sendable, Equatable {
     /// Routes in configuration order.
     public let routes: [Route]

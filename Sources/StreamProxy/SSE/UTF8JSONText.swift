@@ -6,13 +6,15 @@
 ///   standard and the WHATWG decoder do).
 /// - `"`, `\` and control characters are escaped, so upstream bytes can never end the JSON
 ///   string, add a line to the SSE frame or forge an event.
-struct UTF8JSONText {
+package struct UTF8JSONText {
     /// Bytes of a character that has started but not finished.
     private var pending: (UInt8, UInt8, UInt8) = (0, 0, 0)
     private var pendingCount = 0
 
+    package init() {}
+
     /// Bytes held back for the next piece.
-    var heldBytes: Int { pendingCount }
+    package var heldBytes: Int { pendingCount }
 
     /// Appends the escaped text of `input` to `out`.
     ///
@@ -21,7 +23,7 @@ struct UTF8JSONText {
     ///     and becomes U+FFFD.
     /// - Returns: the number of bytes now represented in `out` (held-back bytes of an
     ///   incomplete character at the end are not, until a later call writes them).
-    mutating func append(_ input: UnsafeRawBufferPointer, final: Bool, into out: inout [UInt8]) -> Int {
+    package mutating func append(_ input: UnsafeRawBufferPointer, final: Bool, into out: inout [UInt8]) -> Int {
         if pendingCount == 0 {
             return encode(input, final: final, into: &out)
         }
@@ -112,7 +114,7 @@ struct UTF8JSONText {
     mutating func dropHeld() { pendingCount = 0 }
 
     /// Writes a held incomplete character as U+FFFD: the body ended inside it.
-    mutating func flushHeld(into out: inout [UInt8]) -> Int {
+    package mutating func flushHeld(into out: inout [UInt8]) -> Int {
         guard pendingCount > 0 else { return 0 }
         let n = pendingCount
         pendingCount = 0

@@ -20,6 +20,8 @@ struct StreamSettings {
     let streamBuffer: Int
     /// Seconds of silence before a `: ping` comment.
     let heartbeat: Double
+    /// Seconds an upstream may send nothing (once it has its connection slot).
+    let readTimeout: Double
     /// The `retry:` hint sent first, in milliseconds.
     let retryMilliseconds: Int
 }

@@ -1,259 +1,171 @@
 import CurlStream
 import EventLoop
-import Prometheus
 
-/// One client's SSE stream: fans out to the route's upstreams and turns their transfers into
-/// the events of PRODUCT.md §5.
+/// One client's SSE stream on a worker loop: the thin owner of a ``FanOutSession``.
 ///
-/// Lives on one worker loop, from the request until `done` is written or the client leaves.
+/// It feeds the session what happens (the response started, transfer events, the client's
+/// queue drained or the client left, its timer, shutdown) and does what the session says:
+/// writes frames to the response, starts and stops transfers, arms the timer, ends the response,
+/// and reports metrics. Transfer events are answered with the session's directive; commands
+/// (start, stop, resume) are only ever run from the client's side of the loop, never from
+/// inside a transfer's callback.
+///
 /// The worker keeps it alive; it reports its end through `onFinished`.
-final class StreamSession {
-    private let request: StreamRequest
-    private let settings: StreamSettings
+final class StreamSession: TransferConsumer {
+    private var session: FanOutSession
+    private let requests: [TransferRequest]
+    /// The transfer of each upstream while the session may still hear from it.
+    private var transfers: [TransferID?]
     private let stream: HTTPResponseStream
     private let curl: CurlMulti
     private let loop: EventLoop
-    private let openedAt = ContinuousClock.now
-    private var upstreams: [UpstreamProgress]
-    private var nextEventID = 1
-    /// Sequential order: the upstream whose events flow now.
-    private var turn = 0
-    private var finishedCount = 0
-    private var okCount = 0
-    private var failedCount = 0
-    /// Upstreams are paused because the client's queue is over `streamBuffer`.
-    private var paused = false
-    private var lastWrite = ContinuousClock.now
-    private var heartbeat: LoopTimer?
-    /// Where frames are built: the worker's, shared by all its sessions.
-    private let scratch: FrameScratch
-    private(set) var isFinished = false
-    private var shuttingDown = false
-
+    private let scratch: SessionScratch
+    private var timer: LoopTimer?
     private let metrics: WorkerMetrics
     /// Bytes queued for the client when last reported to `metrics`.
     private var reportedQueue = 0
+    private(set) var isFinished = false
 
     /// Called once when the stream is over (done written, or the client left).
     var onFinished: ((StreamSession) -> Void)?
 
     init(request: StreamRequest, settings: StreamSettings, stream: HTTPResponseStream, curl: CurlMulti,
-         scratch: FrameScratch, metrics: WorkerMetrics) {
-        self.scratch = scratch
-        self.request = request
-        self.metrics = metrics
-        self.settings = settings
+         scratch: SessionScratch, metrics: WorkerMetrics) {
+        let now = ContinuousClock.now
+        self.session = FanOutSession(
+            route: request.route.name, urls: request.route.upstreams.map(\.url),
+            settings: .init(prefix: request.prefix, order: request.order, streamBuffer: settings.streamBuffer,
+                            heartbeat: .seconds(settings.heartbeat), readTimeout: .seconds(settings.readTimeout),
+                            retryMilliseconds: settings.retryMilliseconds),
+            at: now)
+        self.requests = request.route.upstreams
+        self.transfers = Array(repeating: nil, count: request.route.upstreams.count)
         self.stream = stream
         self.curl = curl
         self.loop = curl.loop
-        self.upstreams = request.route.upstreams.enumerated().map { UpstreamProgress(index: $0, request: $1) }
+        self.scratch = scratch
+        self.metrics = metrics
     }
 
     /// Sends `retry` and `open` at once, then starts every upstream transfer.
     func start() {
+        loop.preconditionInEventLoop()
         stream.onClose = { [unowned self] in self.clientLeft() }
         stream.onDrain = { [unowned self] in self.clientDrained() }
-
-        scratch.frame.removeAll(keepingCapacity: true)
-        scratch.frame.append(contentsOf: "retry: \(settings.retryMilliseconds)\n\n".utf8)
-        appendFrameHeader(.open)
-        withJSON { w in
-            w.raw("{"); w.key("route"); w.string(request.route.name)
-            w.comma(); w.key("prefix"); w.int(request.prefix)
-            w.comma(); w.key("order"); w.string(request.order.rawValue)
-            w.comma(); w.key("upstreams"); w.raw("[")
-            for u in upstreams {
-                if u.index > 0 { w.comma() }
-                w.raw("{"); w.key("i"); w.int(u.index); w.comma(); w.key("url"); w.string(u.request.url); w.raw("}")
-            }
-            w.raw("]}")
-        }
-        scratch.frame.append(contentsOf: [0x0A, 0x0A])
-        send()
-
-        for i in upstreams.indices {
-            upstreams[i].transfer = curl.start(upstreams[i].request) { [unowned self] event in
-                self.handle(event, from: i)
-            }
-        }
-        let timer = LoopTimer(loop: loop) { [unowned self] in self.heartbeatDue() }
-        timer.schedule(after: settings.heartbeat)
-        heartbeat = timer
+        timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
+        session.open(at: .now, into: &scratch.output)
+        act()
     }
 
-    // MARK: - Upstream events
+    /// Ends the stream early because the server is shutting down: each upstream still open is
+    /// stopped and ends with an `error` of kind `shutdown`, and `done` says so.
+    func shutdown() {
+        loop.preconditionInEventLoop()
+        guard !isFinished else { return }
+        metrics.shutdownStreams.increment()
+        session.shutdown(at: .now, into: &scratch.output)
+        act()
+    }
 
-    private func handle(_ event: TransferEvent, from i: Int) {
+    // MARK: - Transfer events (inside libcurl's callbacks for head and body)
+
+    func transfer(_ i: Int, _ event: TransferEvent) -> TransferDirective {
+        let now = ContinuousClock.now
+        var directive = TransferDirective.proceed
         switch event {
+        case .connecting:
+            session.connecting(i, at: now, into: &scratch.output)
         case .head(let head):
-            let ttfb = milliseconds(since: openedAt)
-            upstreams[i].contentLength = head.contentLength
-            metrics.ttfb.record(ttfb)
-            var w = JSONWriter()
-            w.raw("{"); w.key("i"); w.int(i)
-            w.comma(); w.key("status"); w.int(head.status)
-            w.comma(); w.key("contentType"); w.string(head.contentType)
-            w.comma(); w.key("ttfbMs"); w.milliseconds(ttfb)
-            w.raw("}")
-            emit(.head, payload: w.bytes, from: i)
+            directive = session.head(i, head, at: now, into: &scratch.output)
         case .body(let bytes):
-            received(bytes, from: i)
+            directive = session.bytes(i, bytes, at: now, into: &scratch.output)
         case .end:
-            guard !upstreams[i].finished else { return }
-            var tail: [UInt8] = []
-            let n = upstreams[i].text.flushHeld(into: &tail)
-            if n > 0 {
-                upstreams[i].forwarded += n
-                emitChunk(text: tail[...], from: i)
-            }
-            ended(i, truncated: false)
+            transfers[i] = nil
+            session.ended(i, at: now, into: &scratch.output)
         case .failed(let error):
-            failed(i, kind: error.kind.rawValue, message: error.message)
+            transfers[i] = nil
+            session.failed(i, kind: error.kind.rawValue, message: error.message, at: now, into: &scratch.output)
+        }
+        if directive == .finish || directive == .cancel { transfers[i] = nil }
+        assert(scratch.output.commands.isEmpty, "a transfer's own event is answered by its directive")
+        act()
+        return directive
+    }
+
+    // MARK: - The client's side
+
+    private func clientDrained() {
+        reportQueue(0)
+        guard !isFinished else { return }
+        let now = ContinuousClock.now
+        session.clientDrained(at: now)
+        // Resuming delivers held bytes at once, which may fill the queue and pause the stream
+        // again: then the session hands out no more.
+        while let i = session.nextResume(at: now, into: &scratch.output) {
+            act()
+            if let id = transfers[i] { curl.resume(id) }
         }
     }
 
-    private func failed(_ i: Int, kind: String, message: String) {
-        guard !upstreams[i].finished else { return }
-        upstreams[i].transfer = nil
-        var w = JSONWriter()
-        w.raw("{"); w.key("i"); w.int(i)
-        w.comma(); w.key("url"); w.string(upstreams[i].request.url)
-        w.comma(); w.key("kind"); w.string(kind)
-        w.comma(); w.key("message"); w.string(message)
-        w.raw("}")
-        emit(.error, payload: w.bytes, from: i)
-        failedCount += 1
-        upstreamFinished(i)
+    private func clientLeft() {
+        guard !isFinished else { return }
+        metrics.clientsGone.increment()
+        session.clientGone(into: &scratch.output)
+        act()
     }
 
-    private func received(_ bytes: UnsafeRawBufferPointer, from i: Int) {
-        guard !upstreams[i].finished else { return }
-        let room = request.prefix - upstreams[i].taken
-        let take = min(room, bytes.count)
-        upstreams[i].taken += take
-        let full = upstreams[i].taken >= request.prefix
+    private func timerFired() {
+        session.timerFired(at: .now, into: &scratch.output)
+        act()
+    }
 
-        var text: [UInt8] = []
-        text.reserveCapacity(take + 8)
-        let represented = upstreams[i].text.append(UnsafeRawBufferPointer(rebasing: bytes[..<take]),
-                                                    final: false, into: &text)
-        upstreams[i].forwarded += represented
-        if !text.isEmpty { emitChunk(text: text[...], from: i) }
+    // MARK: - Acting on the output
 
-        if full {
-            // The prefix ends inside a character: that character is not forwarded.
-            upstreams[i].text.dropHeld()
-            let truncated: Bool
-            if bytes.count > take {
-                truncated = true
-            } else if let length = upstreams[i].contentLength {
-                truncated = length > Int64(upstreams[i].taken)
-            } else {
-                truncated = true  // unknown length: more may follow; we do not wait to find out
-            }
-            if let id = upstreams[i].transfer { curl.finish(id) }
-            ended(i, truncated: truncated)
+    /// Does what the session's last event asked, in order: write, report, arm, run commands,
+    /// end. Leaves the scratch output empty for the next event.
+    private func act() {
+        let out = scratch
+        if !out.output.frames.isEmpty {
+            stream.write(out.output.frames)
+            out.output.frames.removeAll(keepingCapacity: true)
+            let queued = stream.queuedBytes
+            reportQueue(queued)
+            if session.written(queued: queued) { metrics.pauses.increment() }
+        }
+        if out.output.bytesForwarded > 0 {
+            metrics.bytesForwarded.increment(by: Int64(out.output.bytesForwarded))
+            out.output.bytesForwarded = 0
+        }
+        if let ttfb = out.output.ttfbMilliseconds {
+            metrics.ttfb.record(ttfb)
+            out.output.ttfbMilliseconds = nil
+        }
+        if let wake = out.output.wake {
+            out.output.wake = nil
+            timer?.schedule(after: max(0, ContinuousClock.now.duration(to: wake).seconds))
+        }
+        if !out.output.commands.isEmpty {
+            // Starting or stopping a transfer never calls back into this session.
+            swap(&out.output.commands, &out.commands)
+            for command in out.commands { run(command) }
+            out.commands.removeAll(keepingCapacity: true)
+        }
+        if let end = out.output.end {
+            out.output.end = nil
+            if end == .done { stream.end() }
+            close()
         }
     }
 
-    private func emitChunk(text: ArraySlice<UInt8>, from i: Int) {
-        metrics.bytesForwarded.increment(by: Int64(text.count))
-        if request.order == .sequential && i != turn {
-            var payload: [UInt8] = []
-            payload.reserveCapacity(text.count + 24)
-            appendChunkPayload(text, i, into: &payload)
-            upstreams[i].held.append((.chunk, payload))
-            return
+    private func run(_ command: FanOutSession.Command) {
+        switch command {
+        case .start(let i):
+            transfers[i] = curl.start(requests[i], consumer: self, tag: i)
+        case .stop(let i):
+            guard let id = transfers[i] else { return }
+            transfers[i] = nil
+            curl.cancel(id)
         }
-        scratch.frame.removeAll(keepingCapacity: true)
-        appendFrameHeader(.chunk)
-        appendChunkPayload(text, i, into: &scratch.frame)
-        scratch.frame.append(contentsOf: [0x0A, 0x0A])
-        send()
-    }
-
-    private func appendChunkPayload(_ text: ArraySlice<UInt8>, _ i: Int, into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"i":"#.utf8)
-        out.append(contentsOf: String(i).utf8)
-        out.append(contentsOf: #","text":""#.utf8)
-        out.append(contentsOf: text)
-        out.append(contentsOf: #""}"#.utf8)
-    }
-
-    private func ended(_ i: Int, truncated: Bool) {
-        upstreams[i].transfer = nil
-        var w = JSONWriter()
-        w.raw("{"); w.key("i"); w.int(i)
-        w.comma(); w.key("bytes"); w.int(upstreams[i].forwarded)
-        w.comma(); w.key("truncated"); w.bool(truncated)
-        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
-        w.raw("}")
-        emit(.end, payload: w.bytes, from: i)
-        okCount += 1
-        upstreamFinished(i)
-    }
-
-    private func upstreamFinished(_ i: Int) {
-        upstreams[i].finished = true
-        finishedCount += 1
-        if request.order == .sequential && i == turn { advanceTurn() }
-        if finishedCount == upstreams.count { finish() }
-    }
-
-    /// Sequential order: hands the turn to the next unfinished upstream, flushing what each
-    /// upstream on the way had held.
-    private func advanceTurn() {
-        while turn < upstreams.count && upstreams[turn].finished {
-            turn += 1
-            guard turn < upstreams.count else { break }
-            let held = upstreams[turn].held
-            upstreams[turn].held.removeAll()
-            for item in held { write(item.name, payload: item.payload) }
-        }
-    }
-
-    // MARK: - Writing
-
-    private func emit(_ name: SSEEventName, payload: [UInt8], from i: Int) {
-        if request.order == .sequential && i != turn {
-            upstreams[i].held.append((name, payload))
-        } else {
-            write(name, payload: payload)
-        }
-    }
-
-    private func write(_ name: SSEEventName, payload: [UInt8]) {
-        scratch.frame.removeAll(keepingCapacity: true)
-        appendFrameHeader(name)
-        scratch.frame.append(contentsOf: payload)
-        scratch.frame.append(contentsOf: [0x0A, 0x0A])
-        send()
-    }
-
-    private func appendFrameHeader(_ name: SSEEventName) {
-        scratch.frame.append(contentsOf: "event: \(name.rawValue)\nid: ".utf8)
-        if name == .done {
-            scratch.frame.append(contentsOf: "done".utf8)
-        } else {
-            scratch.frame.append(contentsOf: String(nextEventID).utf8)
-            nextEventID += 1
-        }
-        scratch.frame.append(contentsOf: "\ndata: ".utf8)
-    }
-
-    private func withJSON(_ body: (inout JSONWriter) -> Void) {
-        var w = JSONWriter()
-        swap(&w.bytes, &scratch.frame)
-        body(&w)
-        swap(&w.bytes, &scratch.frame)
-    }
-
-    private func send() {
-        stream.write(scratch.frame)
-        lastWrite = .now
-        let queued = stream.queuedBytes
-        reportQueue(queued)
-        if !paused && queued > settings.streamBuffer { pauseUpstreams() }
     }
 
     private func reportQueue(_ queued: Int) {
@@ -262,85 +174,10 @@ final class StreamSession {
         reportedQueue = queued
     }
 
-    // MARK: - Backpressure
-
-    private func pauseUpstreams() {
-        paused = true
-        metrics.pauses.increment()
-        for u in upstreams { if let id = u.transfer { curl.pause(id) } }
-    }
-
-    private func clientDrained() {
-        reportQueue(0)
-        guard paused, !isFinished else { return }
-        paused = false
-        // Resuming delivers held bytes at once, which may fill the queue and pause us again:
-        // then the rest stay paused.
-        for u in upstreams {
-            guard !paused else { break }
-            if let id = u.transfer { curl.resume(id) }
-        }
-    }
-
-    // MARK: - Heartbeat
-
-    private func heartbeatDue() {
-        let idle = lastWrite.duration(to: .now)
-        let idleSeconds = idle.seconds
-        if idleSeconds >= settings.heartbeat - 0.001 {
-            scratch.frame.removeAll(keepingCapacity: true)
-            scratch.frame.append(contentsOf: ": ping\n\n".utf8)
-            send()
-            heartbeat?.schedule(after: settings.heartbeat)
-        } else {
-            heartbeat?.schedule(after: settings.heartbeat - idleSeconds)
-        }
-    }
-
-    // MARK: - The end
-
-    private func finish() {
-        guard !isFinished else { return }
-        var w = JSONWriter()
-        w.raw("{"); w.key("ok"); w.int(okCount)
-        w.comma(); w.key("failed"); w.int(failedCount)
-        w.comma(); w.key("ms"); w.milliseconds(milliseconds(since: openedAt))
-        if shuttingDown { w.comma(); w.key("shutdown"); w.bool(true) }
-        w.raw("}")
-        write(.done, payload: w.bytes)
-        stream.end()
-        close()
-    }
-
-    /// Ends the stream early because the server is shutting down: each upstream still open is
-    /// stopped and ends with an `error` of kind `shutdown`, and `done` says so.
-    func shutdown() {
-        guard !isFinished else { return }
-        shuttingDown = true
-        metrics.shutdownStreams.increment()
-        cancelTransfers()
-        for i in upstreams.indices where !upstreams[i].finished {
-            failed(i, kind: "shutdown", message: "the server is shutting down")
-        }
-    }
-
-    private func clientLeft() {
-        guard !isFinished else { return }
-        metrics.clientsGone.increment()
-        cancelTransfers()
-        close()
-    }
-
-    private func cancelTransfers() {
-        for i in upstreams.indices {
-            if let id = upstreams[i].transfer { curl.cancel(id) }
-        }
-    }
-
     private func close() {
         isFinished = true
         reportQueue(0)
-        heartbeat = nil
+        timer = nil
         stream.onClose = nil
         stream.onDrain = nil
         let callback = onFinished
@@ -349,15 +186,11 @@ final class StreamSession {
     }
 }
 
-/// The buffer a worker's sessions build their frames in. A frame is built and handed to its
-/// stream within one call, so one buffer per worker serves every session on it: steady
-/// streaming allocates nothing, and an idle stream holds no frame memory.
-final class FrameScratch {
-    var frame: [UInt8] = []
-
-    init() { frame.reserveCapacity(16 * 1024) }
-}
-
-func milliseconds(since start: ContinuousClock.Instant) -> Double {
-    start.duration(to: .now).milliseconds
+/// What a worker's sessions build their output in. An event's output is acted on before the
+/// next event, so one per worker serves every session on it: steady streaming allocates
+/// nothing, and an idle stream holds no frame memory.
+final class SessionScratch {
+    var output = SessionOutput()
+    /// Commands being run (swapped out of `output`, so running them can never disturb it).
+    var commands: [FanOutSession.Command] = []
 }

@@ -1,10 +1,21 @@
-import CurlStream
-
 /// What a stream knows about one of its upstreams.
 struct UpstreamProgress {
-    let index: Int
-    let request: TransferRequest
-    var transfer: TransferID?
+    enum Phase: Equatable {
+        /// Started, waiting for a connection slot: no read deadline yet (the pool's applies).
+        case waiting
+        /// Connecting or streaming: the read deadline runs from `lastActivity`.
+        case running
+        /// Its bytes were refused while the client's queue was full: libcurl holds them and
+        /// the socket is not read. No read deadline: it waits for our client, not its upstream.
+        case refused
+        /// Ended with `end` or `error`.
+        case finished
+    }
+
+    let url: String
+    var phase = Phase.waiting
+    /// When a byte last arrived (or the transfer got its slot, or was resumed).
+    var lastActivity: ContinuousClock.Instant
     /// Decoder state: a character split across body pieces waits here.
     var text = UTF8JSONText()
     /// Raw bytes taken into the prefix so far.
@@ -12,18 +23,14 @@ struct UpstreamProgress {
     /// Raw bytes whose text has been forwarded (taken, minus a character cut by the prefix).
     var forwarded = 0
     var contentLength: Int64?
-    /// Ended with `end` or `error`.
-    var finished = false
-    /// Events waiting for this upstream's turn (sequential order): name and JSON payload.
-    var held: [(name: SSEEventName, payload: [UInt8])] = []
+    /// Events waiting for this upstream's turn (sequential order): name and JSON data.
+    var held: [(name: SSEEventName, data: [UInt8])] = []
 
-    init(index: Int, request: TransferRequest) {
-        self.index = index
-        self.request = request
+    init(url: String, at now: ContinuousClock.Instant) {
+        self.url = url
+        self.lastActivity = now
     }
-}
 
-/// The event names of PRODUCT.md §5.
-enum SSEEventName: String {
-    case open, head, chunk, end, error, done
+    /// Still to end with `end` or `error`.
+    var isOpen: Bool { phase != .finished }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import StreamTestSupport
 
 /// An SSE response read event by event: `HTTPStreamReader` + `SSEParser`.
 ///

@@ -1,8 +1,8 @@
 import EventLoop
 import Foundation
-import Logging
 import Testing
 @testable import StreamProxy
+import StreamTestSupport
 
 /// A test origin and a proxy, both real servers on 127.0.0.1 with ports chosen by the kernel,
 /// running on their own loop threads inside the test process.
@@ -31,9 +31,7 @@ final class TestCluster {
         }
         configure(&config)
         self.config = try config.validated()
-        var logger = Logger(label: "test")
-        logger.logLevel = .warning
-        proxy = try ProxyServer(config: self.config, logger: logger)
+        proxy = try ProxyServer(config: self.config)
     }
 
     /// Stops both servers (idempotent; also done on deinit). Call it in a `defer`, so the

@@ -1,17 +1,24 @@
 /// One dispatched Server-Sent Event.
-struct SSEEvent: Sendable, Equatable {
+package struct SSEEvent: Sendable, Equatable {
     /// The `event:` field, or "message" when the block had none (as EventSource does).
-    var event: String
+    package var event: String
     /// The `id:` field of *this* event's block, or nil if it had none. (The spec's persistent
     /// "last event ID" is `SSEParser.lastEventID`; tests want to see which events carry an id.)
-    var id: String?
+    package var id: String?
     /// The `data:` lines joined with "\n".
-    var data: String
+    package var data: String
     /// When the parser dispatched it: the arrival time of the bytes that completed it.
-    var receivedAt: ContinuousClock.Instant
+    package var receivedAt: ContinuousClock.Instant
+
+    package init(event: String, id: String?, data: String, receivedAt: ContinuousClock.Instant) {
+        self.event = event
+        self.id = id
+        self.data = data
+        self.receivedAt = receivedAt
+    }
 
     /// Equality ignores `receivedAt`, so tests can compare against expected events.
-    static func == (a: SSEEvent, b: SSEEvent) -> Bool {
+    package static func == (a: SSEEvent, b: SSEEvent) -> Bool {
         a.event == b.event && a.id == b.id && a.data == b.data
     }
 }
@@ -23,16 +30,16 @@ struct SSEEvent: Sendable, Equatable {
 /// Feed it bytes split anywhere: it buffers bytes and decodes only whole lines, so a multi-byte
 /// UTF-8 character cut between two reads comes out intact (line ends, 0x0A/0x0D, never occur
 /// inside a multi-byte character). Invalid UTF-8 becomes U+FFFD, like a browser.
-struct SSEParser: Sendable {
+package struct SSEParser: Sendable {
     /// Every event dispatched so far, in order.
-    private(set) var events: [SSEEvent] = []
+    package private(set) var events: [SSEEvent] = []
     /// Every comment line so far, without the leading ":" and one following space
     /// (`": ping"` is recorded as `"ping"`).
-    private(set) var comments: [String] = []
+    package private(set) var comments: [String] = []
     /// The last valid `retry:` value (milliseconds), if any.
-    private(set) var retry: Int?
+    package private(set) var retry: Int?
     /// The spec's last event ID: set by `id:` fields, kept across events.
-    private(set) var lastEventID = ""
+    package private(set) var lastEventID = ""
 
     private var line: [UInt8] = []
     private var lastByteWasCR = false
@@ -43,11 +50,11 @@ struct SSEParser: Sendable {
     private var blockID: String?
     private var blockHasFields = false
 
-    init() {}
+    package init() {}
 
     /// Parses `bytes` and returns the events they completed (also appended to `events`).
     @discardableResult
-    mutating func feed(_ bytes: some Sequence<UInt8>, at now: ContinuousClock.Instant = .now) -> [SSEEvent] {
+    package mutating func feed(_ bytes: some Sequence<UInt8>, at now: ContinuousClock.Instant = .now) -> [SSEEvent] {
         let before = events.count
         for byte in bytes {
             switch byte {
@@ -67,14 +74,14 @@ struct SSEParser: Sendable {
 
     /// Parses a string's UTF-8 bytes (convenient for fixed test inputs).
     @discardableResult
-    mutating func feed(_ text: String, at now: ContinuousClock.Instant = .now) -> [SSEEvent] {
+    package mutating func feed(_ text: String, at now: ContinuousClock.Instant = .now) -> [SSEEvent] {
         feed(Array(text.utf8), at: now)
     }
 
     /// True if the bytes so far end inside an event (an unterminated line or fields without the
     /// closing blank line). At end of stream the spec discards such a partial event, so a
     /// server's stream should end with this false.
-    var hasPartialEvent: Bool { !line.isEmpty || blockHasFields }
+    package var hasPartialEvent: Bool { !line.isEmpty || blockHasFields }
 
     private mutating func endLine(at now: ContinuousClock.Instant) {
         var bytes = line[...]

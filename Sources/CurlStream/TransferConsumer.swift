@@ -1,0 +1,40 @@
+/// What a transfer reports to its consumer, in this order: `connecting` once it has a
+/// connection slot, at most one `head`, any number of `body`, then exactly one `end` or
+/// `failed`. After the consumer answers `finish` or `cancel`, or calls
+/// ``CurlMulti/cancel(_:)``, it hears nothing more.
+public enum TransferEvent {
+    /// The transfer has its connection slot and is on its way (its first bytes are still to come).
+    case connecting
+    case head(TransferHead)
+    /// Body bytes as libcurl delivered them (at most 16 KiB); valid only during the call.
+    case body(UnsafeRawBufferPointer)
+    case end(TransferSummary)
+    case failed(TransferError)
+}
+
+/// The consumer's answer to a `head` or `body` event, about the transfer that reported it
+/// (the answer to other events is ignored).
+///
+/// Answers replace calls back into the multi from inside its callbacks: libcurl forbids
+/// them, and an answer needs none.
+public enum TransferDirective: Sendable, Equatable {
+    /// Go on.
+    case proceed
+    /// Not now: a `body` event's bytes are *not* taken, libcurl keeps them and the socket is
+    /// no longer read (TCP flow control holds the upstream back) until ``CurlMulti/resume(_:)``,
+    /// which delivers them again.
+    case pause
+    /// The consumer has what it wants (the bytes of this event are taken). A remainder known
+    /// to be at most `drainLimit` bytes is read and discarded so the connection can be reused;
+    /// otherwise the transfer is cut (libcurl never reuses a connection it aborted).
+    case finish
+    /// Stop at once (the bytes of this event are dropped).
+    case cancel
+}
+
+/// Receives a transfer's events, on the multi's loop. A consumer outlives its transfers, or
+/// cancels them before it goes.
+public protocol TransferConsumer: AnyObject {
+    /// - Parameter tag: what the consumer passed to ``CurlMulti/start(_:consumer:tag:)``.
+    func transfer(_ tag: Int, _ event: TransferEvent) -> TransferDirective
+}
