@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the built tests (swift test --skip-build) in steps, each step's time printed:
 #   1. the unit tests (no sockets, no sleeps): a quick failure shows first;
-#   2. the socket tests, in parallel, without the floods;
-#   3. each flood suite alone (1,000 streams, 2,000 clients, 64 MiB bodies) and the pool's
-#      randomized model test, so that no timing test shares the two cores with them.
+#   2. the socket tests, in parallel, without the floods, and beside them the pool's
+#      randomized model test (CPU only, seconds long: it would hold up step 1);
+#   3. each flood suite alone (1,000 streams, 2,000 clients, 64 MiB bodies), so that no timing
+#      test shares the two cores with them.
 # Arguments go to every `swift test` (e.g. --sanitize=address --scratch-path .build-asan).
 # Stops at the first failing step, with its status.
 set -euo pipefail
@@ -21,7 +22,6 @@ step() {  # $1: name; the rest: filter arguments
   return "$status"
 }
 step unit --filter 'StreamProxyUnitTests|CurlStreamTests' --skip PoolModelTests "$@"
-step sockets --filter 'StreamProxyTests\.' --skip "$floods" "$@"
+step sockets --filter 'StreamProxyTests\.|PoolModelTests' --skip "$floods" "$@"
 step pressure --filter 'StreamProxyTests\.PressureTests' "$@"
 step process --filter 'StreamProxyTests\.ProcessTests' "$@"
-step pool-model --filter PoolModelTests "$@"

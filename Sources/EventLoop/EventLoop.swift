@@ -1,6 +1,5 @@
 import CEvent
 import Glibc
-import Synchronization
 
 /// libevent must be told to use pthread locks before any `event_base` exists, so that
 /// `event_active` from another thread (the only cross-thread call we make) wakes the loop.
@@ -119,7 +118,7 @@ final class Mailbox: Sendable {
         var queue: [@Sendable (EventLoop) -> Void] = []
         var closed = false
     }
-    private let state = Mutex(State())
+    private let state = PthreadLock(State())
     /// Set once by the loop, read only on the loop thread in `drain`; the loop closes the
     /// mailbox before it goes away.
     nonisolated(unsafe) unowned(unsafe) var loop: EventLoop?

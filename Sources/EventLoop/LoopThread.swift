@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Starts a thread that owns a new ``EventLoop`` and an `Owner` object built on it, then runs
 /// the loop until it is stopped.
@@ -10,7 +9,7 @@ import Synchronization
 public final class LoopThread<Owner: AnyObject, Info: Sendable>: Sendable {
     private let handle: EventLoopHandle
     public let info: Info
-    private let finished = Mutex(false)
+    private let finished = PthreadLock(false)
     private let done = DispatchSemaphore(value: 0)
 
     /// - Parameters:
@@ -19,7 +18,7 @@ public final class LoopThread<Owner: AnyObject, Info: Sendable>: Sendable {
     ///     An error it throws is rethrown here and the thread ends.
     public init(name: String, setUp: @escaping @Sendable (EventLoop) throws -> (owner: Owner, info: Info)) throws {
         let ready = DispatchSemaphore(value: 0)
-        let result = Mutex<Result<(EventLoopHandle, Info), any Error>?>(nil)
+        let result = PthreadLock<Result<(EventLoopHandle, Info), any Error>?>(nil)
         let done = self.done
         let thread = Thread {
             defer { done.signal() }

@@ -1,7 +1,7 @@
 import CurlStream
+import EventLoop
 import Foundation
 import Prometheus
-import Synchronization
 
 /// The proxy's `/metrics`: Prometheus text format.
 ///
@@ -10,10 +10,10 @@ import Synchronization
 /// when a scrape renders; scrapes are serialised by a lock (never taken on the hot path).
 final class ProxyMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let scrape = Mutex<[String: Int]>([:])
+    private let scrape = PthreadLock<[String: Int]>([:])
     private let gate: StreamGate
     private let budget: ConnectionBudget
-    private let workers = Mutex<[WorkerMetrics]>([])
+    private let workers = PthreadLock<[WorkerMetrics]>([])
 
     private let streamsOpen: Gauge
     private let connectionsOpen: Gauge

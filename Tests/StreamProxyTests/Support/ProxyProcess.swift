@@ -110,7 +110,11 @@ final class ProxyProcess {
     func waitForExit(timeout: Duration) -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        return process.isRunning ? nil : process.terminationStatus
+        guard !process.isRunning else { return nil }
+        // Foundation's Process holds itself until waitUntilExit has seen the exit (else it and
+        // its pipes leak, as LeakSanitizer reports); at this point it returns at once.
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 }
 
