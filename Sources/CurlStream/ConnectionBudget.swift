@@ -1,3 +1,4 @@
+import EventLoop
 import Synchronization
 
 /// The upstream connection limits of the whole process, shared by every worker's pool.
@@ -31,7 +32,9 @@ public final class ConnectionBudget: Sendable {
     /// Transfers waiting because the total is reached, all workers together.
     let waitingOnTotal = Atomic<Int>(0)
     let published: [PublishedWorker]
-    private let hosts = Mutex<[String: HostBudget]>([:])
+    /// Looked up once per host and worker (the pool keeps the result); a pthread lock, which
+    /// ThreadSanitizer sees (see ``PthreadLock``).
+    private let hosts = PthreadLock<[String: HostBudget]>([:])
 
     public init(maxConnections: Int, maxConnectionsPerHost: Int, maxKeepalive: Int, workers: Int = 1) {
         precondition(maxConnections > 0 && maxConnectionsPerHost > 0 && maxKeepalive >= 0 && workers > 0)
@@ -172,7 +175,7 @@ final class PublishedWorker: Sendable {
     /// A hand-over is scheduled on this worker: it will look at what others wait for when it
     /// runs (it clears this first), so poking it about its idle connections meanwhile is moot.
     let handoverPending = Atomic<Bool>(false)
-    let link = Mutex<(@Sendable () -> Void)?>(nil)
+    let link = PthreadLock<(@Sendable () -> Void)?>(nil)
 }
 
 /// The budget of one `scheme://host:port`.

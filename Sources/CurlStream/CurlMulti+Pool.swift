@@ -92,12 +92,12 @@ extension CurlMulti {
         counters.active.increment()
         t.state = .running
         guard attachHandle(to: t) else {
-            fail(t, TransferError(kind: .protocol, message: "could not set up a transfer for \(t.request.url)"))
+            fail(t, TransferError(kind: .internal, message: "could not set up a transfer for \(t.request.url)"))
             return
         }
         let rc = curl_multi_add_handle(multi, t.easy)
         guard rc == CURLM_OK else {
-            fail(t, TransferError(kind: .protocol, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
+            fail(t, TransferError(kind: .internal, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
             return
         }
         notices.append((t, .connecting))
