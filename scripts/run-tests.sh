@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the built tests (swift test --skip-build) in steps, each step's time printed:
 #   1. the unit tests (no sockets, no sleeps): a quick failure shows first;
-#   2. the socket tests, in parallel, without the floods, and beside them the pool's
-#      randomized model test (CPU only, seconds long: it would hold up step 1);
+#   2. the socket tests, in parallel, without the floods, and beside them the randomized model
+#      tests of the pool and the session at full size (CPU only, seconds long; step 1 runs
+#      them small);
 #   3. each flood suite alone (1,000 streams, 2,000 clients, 64 MiB bodies), so that no timing
 #      test shares the two cores with them.
 # Arguments go to every `swift test` (e.g. --sanitize=address --scratch-path .build-asan).
@@ -21,7 +22,8 @@ step() {  # $1: name; the rest: filter arguments
   printf 'run-tests: %s: %d.%03d s (status %d)\n' "$name" $((ms / 1000)) $((ms % 1000)) "$status" >&2
   return "$status"
 }
-step unit --filter 'StreamProxyUnitTests|CurlStreamTests' --skip PoolModelTests "$@"
-step sockets --filter 'StreamProxyTests\.|PoolModelTests' --skip "$floods" "$@"
+step unit --filter 'StreamProxyUnitTests|CurlStreamTests' "$@"
+POOL_MODEL_SEQUENCES=2000 SESSION_MODEL_SEQUENCES=2000 \
+  step sockets --filter 'StreamProxyTests\.|PoolModelTests|FanOutSessionModelTests' --skip "$floods" "$@"
 step pressure --filter 'StreamProxyTests\.PressureTests' "$@"
 step process --filter 'StreamProxyTests\.ProcessTests' "$@"

@@ -4,7 +4,9 @@ import Testing
 import StreamTestSupport
 
 /// Random but legal event sequences against the session, every invariant checked after every
-/// step (see ``SessionModel``). `SESSION_MODEL_SEQUENCES` sets how many (default 150; `make fuzz-session` runs 20,000).
+/// step (see ``SessionModel``). `SESSION_MODEL_SEQUENCES` sets how many: 150 by default, 2,000 in
+/// `make test`'s model step; `make fuzz FUZZ_TARGETS=fanout-session` drives the same model from
+/// libFuzzer.
 @Suite struct FanOutSessionModelTests {
     static let sequences = ProcessInfo.processInfo.environment["SESSION_MODEL_SEQUENCES"].flatMap(Int.init) ?? 150
 
