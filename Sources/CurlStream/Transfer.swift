@@ -110,7 +110,6 @@ final class Transfer {
                 cut()
             }
         case .cancel:
-            reporting = false
             cut()
         }
         return directive

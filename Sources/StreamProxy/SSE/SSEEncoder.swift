@@ -1,5 +1,5 @@
 /// The event names of PRODUCT.md §5.
-enum SSEEventName: String, CaseIterable {
+enum SSEEventName: String {
     case open, head, chunk, end, error, done
 }
 

@@ -42,7 +42,8 @@ package struct FanOutSession {
     /// What the owner does to upstream transfers.
     package enum Command: Equatable {
         case start(Int)
-        /// Cancel at once; the upstream's ending has been written already.
+        /// Cancel at once. The session has ended the upstream already (with an `error` written,
+        /// or with nothing when the client left).
         case stop(Int)
     }
 
@@ -63,8 +64,8 @@ package struct FanOutSession {
     var okCount = 0
     var failedCount = 0
     /// The client's queue is over `streamBuffer`: upstreams' bytes are refused.
-    package var isPaused = false
-    package var isOver = false
+    package internal(set) var isPaused = false
+    package internal(set) var isOver = false
     var shuttingDown = false
     var openedAt: Instant
     /// When something was last written to the client (the heartbeat's clock).

@@ -24,7 +24,7 @@ final class StreamSession: TransferConsumer {
     private let metrics: WorkerMetrics
     /// Bytes queued for the client when last reported to `metrics`.
     private var reportedQueue = 0
-    private(set) var isFinished = false
+    private var isFinished = false
 
     /// Called once when the stream is over (done written, or the client left).
     var onFinished: ((StreamSession) -> Void)?
