@@ -49,7 +49,7 @@ bench: deps
 # ASan, built into .build-fuzz. A new target: its file in Fuzz/, its line in Fuzz/FuzzEntry.swift,
 # its seeds, and its name here (Fuzz/README.md).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= config utf8-json-text sse-response-parser request-target fanout-session
+FUZZ_TARGETS ?= config utf8-json-text sse-response-parser request-target request-head-scanner fanout-session
 
 fuzz: deps
 	./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)

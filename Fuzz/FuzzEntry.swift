@@ -8,6 +8,7 @@ let fuzzTargets: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "utf8-json-text": UTF8JSONTextFuzz.run,
     "sse-response-parser": SSEResponseParserFuzz.run,
     "request-target": RequestTargetFuzz.run,
+    "request-head-scanner": RequestHeadScannerFuzz.run,
     "fanout-session": FanOutSessionFuzz.run,
 ]
 

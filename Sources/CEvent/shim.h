@@ -17,8 +17,7 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <event2/http.h>
-// The request struct's fields tell how far evhttp got with a request it rejected (an oversized
-// request line, headers or body); the API has no accessor for that.
+// Declares `struct evhttp_request`, so that Swift sees typed request pointers.
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>

@@ -39,6 +39,9 @@ struct FirstRequestDeadlines<Connection: Hashable> {
     /// The connections awaiting their first request.
     var connections: Dictionary<Connection, UInt64>.Keys { awaiting.keys }
 
+    /// Whether `connection` is under its deadline.
+    func isAwaiting(_ connection: Connection) -> Bool { awaiting[connection] != nil }
+
     /// A connection was accepted at `now` (never earlier than a previous call's `now`).
     mutating func accepted(_ connection: Connection, now: Instant) {
         nextSerial += 1

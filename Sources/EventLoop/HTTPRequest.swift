@@ -24,8 +24,9 @@ public enum HTTPMethod: String, Sendable {
 /// One request as evhttp parsed it, valid during the server's handler call.
 ///
 /// The handler must do exactly one of: ``respond(status:headers:body:)`` or
-/// ``startStream(status:headers:)``. Requests evhttp cannot parse never get here: evhttp
-/// answers them with 400 and closes the connection.
+/// ``startStream(status:headers:)``. Requests beyond the server's size limits never get here
+/// (``RequestHeadGuard`` answers them), nor do requests evhttp cannot parse: evhttp answers
+/// them with 400 and closes the connection.
 public struct HTTPRequest {
     let raw: UnsafeMutablePointer<evhttp_request>
     unowned let server: HTTPServer
@@ -35,15 +36,6 @@ public struct HTTPRequest {
 
     /// The request target as sent (path and query).
     public var uri: String { evhttp_request_get_uri(raw).map { String(cString: $0) } ?? "/" }
-
-    /// A size limit the request broke, if any: the handler answers 414 or 431 (evhttp itself
-    /// answers requests beyond the hard cap, and unparseable ones, with 400).
-    public var limitExceeded: HTTPRequestLimit? {
-        let lineLength = evhttp_request_get_uri(raw).map { strlen($0) } ?? 0
-        if lineLength > server.options.maxRequestLine { return .requestLine }
-        if raw.pointee.headers_size > server.options.maxHeadersSize { return .headers }
-        return nil
-    }
 
     /// The request target, decoded on demand.
     public var target: RequestTarget { RequestTarget(uri) }
@@ -106,16 +98,6 @@ public struct HTTPRequest {
         guard let out = evhttp_request_get_output_headers(raw) else { return }
         for (name, value) in headers { evhttp_add_header(out, name, value) }
     }
-}
-
-/// A request size limit (see ``HTTPServerOptions``).
-public enum HTTPRequestLimit: Sendable {
-    /// The request line is longer than `maxRequestLine`: answer 414.
-    case requestLine
-    /// The request line and headers are larger than `maxHeadersSize`: answer 431.
-    case headers
-
-    public var status: Int { self == .requestLine ? 414 : 431 }
 }
 
 /// The standard reason phrase for `status` (evhttp fills in its own when given nil, but only

@@ -10,11 +10,13 @@ public struct HTTPServerOptions: Sendable {
     public var maxRequestLine: Int = 8 * 1024
     /// The largest request line plus headers, in bytes; larger gets 431.
     public var maxHeadersSize: Int = 16 * 1024
-    /// Beyond this, evhttp stops reading the request and answers 400 itself (the limits above
-    /// are checked on requests within it, so that they can be answered properly).
-    public var hardHeadersLimit: Int = 64 * 1024
-    /// The largest request body, in bytes.
+    /// The largest request body, in bytes; larger gets 413.
     public var maxBodySize: Int = 64 * 1024
+    /// The body of the answer to a request that broke one of the limits above, whatever its
+    /// size (see ``RequestHeadScanner``); the connection is closed after it.
+    public var limitResponse: @Sendable (HTTPRequestLimit) -> (contentType: String, body: [UInt8]) = { limit in
+        ("text/plain; charset=utf-8", Array(reasonPhrase(limit.status).utf8))
+    }
     /// `listen(2)` backlog.
     public var backlog: Int32 = 1024
     /// Bind with `SO_REUSEPORT`, so that several loops can each own a listener on one port and
@@ -47,6 +49,9 @@ public final class HTTPServer {
     /// New connections that have not completed a first request, keyed by their bufferevent
     /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
     private var firstRequestDeadlines: FirstRequestDeadlines<OpaquePointer>
+    /// Every open connection's size-limit guard, keyed by its bufferevent; from accept until
+    /// evhttp closes the connection or its deadline lets go of it, whichever is last.
+    private var guards: [OpaquePointer: RequestHeadGuard] = [:]
     /// Fires when ``firstRequestDeadlines`` wants a check; armed for `deadlineTimerWake`.
     private var deadlineTimer: LoopTimer!
     private var deadlineTimerWake: FirstRequestDeadlines<OpaquePointer>.Wake?
@@ -75,8 +80,10 @@ public final class HTTPServer {
 
         var tv = timeval(seconds: options.requestHeaderTimeout)
         evhttp_set_timeout_tv(http, &tv)
-        evhttp_set_max_headers_size(http, max(options.hardHeadersLimit, options.maxHeadersSize))
-        evhttp_set_max_body_size(http, options.maxBodySize)
+        // The guards answer every request beyond the limits before evhttp has read it; evhttp's
+        // own limits, which it would answer with an HTML page, stay above theirs.
+        evhttp_set_max_headers_size(http, 2 * max(options.maxHeadersSize, options.maxRequestLine))
+        evhttp_set_max_body_size(http, 2 * options.maxBodySize)
         // Every method reaches the handler, so that it can answer 405 with `Allow` itself.
         evhttp_set_allowed_methods(http, UInt16(0x1FF))
 
@@ -110,6 +117,9 @@ public final class HTTPServer {
             record.stream?.serverClosing()
         }
         connections.removeAll()
+        // evhttp_free drains the connections' input buffers: no guard may hear of it.
+        for guardian in guards.values { guardian.detach() }
+        guards.removeAll()
         if let flushEvent { event_free(flushEvent) }
         for bev in firstRequestDeadlines.connections { bufferevent_decref(bev) }
         evhttp_free(http)
@@ -135,7 +145,20 @@ public final class HTTPServer {
         let now = ContinuousClock.now
         firstRequestDeadlines.accepted(bev, now: now)
         armDeadlineTimer(now: now)
+        guards[bev] = RequestHeadGuard(server: self, bev: bev, limits: .init(
+            maxRequestLine: options.maxRequestLine, maxHeadersSize: options.maxHeadersSize, maxBodySize: options.maxBodySize))
         return bev
+    }
+
+    /// A guard answered a request that broke a limit; nothing more is read from the
+    /// connection. A client that keeps it open anyway is closed at the request deadline, which
+    /// a connection past its first request takes on again here.
+    func rejected(_ bev: OpaquePointer) {
+        guard !firstRequestDeadlines.isAwaiting(bev) else { return }
+        bufferevent_incref(bev)
+        let now = ContinuousClock.now
+        firstRequestDeadlines.accepted(bev, now: now)
+        armDeadlineTimer(now: now)
     }
 
     /// The deadline timer fired: closes the connections the deadlines give up on.
@@ -145,6 +168,7 @@ public final class HTTPServer {
         for bev in firstRequestDeadlines.expire(now: now) {
             let fd = bufferevent_getfd(bev)
             if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+            guards.removeValue(forKey: bev)?.detach()
             bufferevent_decref(bev)
         }
         armDeadlineTimer(now: now)
@@ -165,8 +189,9 @@ public final class HTTPServer {
     fileprivate func handle(_ req: UnsafeMutablePointer<evhttp_request>) {
         loop.assertInEventLoop()
         guard let conn = evhttp_request_get_connection(req) else { return }
-        if let bev = evhttp_connection_get_bufferevent(conn), firstRequestDeadlines.firstRequest(bev) {
-            bufferevent_decref(bev)
+        if let bev = evhttp_connection_get_bufferevent(conn) {
+            if firstRequestDeadlines.firstRequest(bev) { bufferevent_decref(bev) }
+            guards[bev]?.dispatched(req)
         }
         if connections[conn] == nil {
             connections[conn] = ConnectionRecord()
@@ -185,6 +210,11 @@ public final class HTTPServer {
 
     fileprivate func connectionClosed(_ conn: OpaquePointer) {
         loop.assertInEventLoop()
+        // A connection still under its request deadline keeps its guard until the deadline
+        // lets go of the bufferevent (whose address cannot be reused before).
+        if let bev = evhttp_connection_get_bufferevent(conn), !firstRequestDeadlines.isAwaiting(bev) {
+            guards.removeValue(forKey: bev)?.detach()
+        }
         guard let record = connections.removeValue(forKey: conn) else { return }
         record.stream?.clientClosed()
     }

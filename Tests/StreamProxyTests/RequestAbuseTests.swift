@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import StreamTestSupport
 @testable import StreamProxy
 
 /// Requests that abuse the server (PRODUCT.md §3): each gets its status or a close, in time, and
@@ -17,17 +18,88 @@ struct RequestAbuseTests {
         }
         let longLine = try send(Array("GET /\(String(repeating: "a", count: 10_000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         #expect(longLine.hasPrefix("HTTP/1.1 414"))
-        #expect(longLine.contains(#"{"error":"request line too long"}"#))
+        #expect(longLine.contains(#"{"error":"request line too long","limit":8192}"#))
         let bigHeaders = try send(Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 20_000))\r\n\r\n".utf8))
         #expect(bigHeaders.hasPrefix("HTTP/1.1 431"))
-        let hugeHeaders = try send(Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 100_000))\r\n\r\n".utf8))
-        #expect(hugeHeaders.hasPrefix("HTTP/1.1 400"))
         let bigBody = try send(Array("POST /stream/a HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n".utf8))
         #expect(bigBody.hasPrefix("HTTP/1.1 413"))
+        #expect(bigBody.contains(#"{"error":"request body too large","limit":65536}"#))
         let garbage = try send([0, 1, 2, 255, 13, 10, 13, 10])
         #expect(garbage.hasPrefix("HTTP/1.1 400"))
 
         #expect(try RawHTTPClient.get(port: port, path: "/healthz").status == 200)
+    }
+
+    /// PRODUCT.md §4: an oversized request line or header block gets 414 / 431 with a JSON body
+    /// and a closed connection whatever its size: 80 KB, past the point where evhttp would answer
+    /// with its own HTML 400 page, and sent in one write or in pieces. The whole request is
+    /// taken (the client's send completes), the answer is complete, and the connection ends
+    /// with a FIN.
+    @Test func oversizedRequestsGetJSONAndACloseAtAnySize() throws {
+        let cluster = try TestCluster(routes: ["a": ["/bytes/10"]])
+        defer { cluster.stop() }
+        let port = cluster.proxyPort
+        let k80 = 80 * 1024
+        let cases: [(name: String, request: [UInt8], status: Int, error: String)] = [
+            ("80 KB request line", Array("GET /stream/a?x=\(String(repeating: "a", count: k80)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
+             414, "request line too long"),
+            ("80 KB of headers", Array(("GET /stream/a HTTP/1.1\r\nHost: x\r\n"
+                + (0..<80).map { "X-H\($0): \(String(repeating: "h", count: 1000))\r\n" }.joined() + "\r\n").utf8),
+             431, "request headers too large"),
+            ("one 80 KB header", Array("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: k80))\r\n\r\n".utf8),
+             431, "request headers too large"),
+            ("a 64 KiB + 1 chunked body", Array("POST /stream/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10001\r\n".utf8)
+                + [UInt8](repeating: 0x61, count: 65_537) + Array("\r\n0\r\n\r\n".utf8),
+             413, "request body too large"),
+        ]
+        for c in cases {
+            for pieces in [1, 7] {
+                let socket = try RawSocket(port: port, deadline: .now + .seconds(5))
+                defer { socket.close() }
+                let size = (c.request.count + pieces - 1) / pieces
+                for start in stride(from: 0, to: c.request.count, by: size) {
+                    let sent = try socket.sendAll(Array(c.request[start..<min(start + size, c.request.count)]), deadline: .now + .seconds(5))
+                    #expect(sent, "\(c.name): the server took the whole request")
+                    if pieces > 1 { usleep(2_000) }
+                }
+                var received: [UInt8] = []
+                var end: RawSocket.Received?
+                reading: while true {
+                    switch try socket.receive(deadline: .now + .seconds(5)) {
+                    case let .bytes(bytes): received += bytes
+                    case let other:
+                        end = other
+                        break reading
+                    }
+                }
+                let text = String(decoding: received, as: UTF8.self)
+                let split = try #require(text.range(of: "\r\n\r\n"), "\(c.name) in \(pieces): \(text)")
+                let head = try HTTPHead(parsing: Array(text[..<split.upperBound].utf8)[...])
+                let body = String(text[split.upperBound...])
+                #expect(head.status == c.status, "\(c.name) in \(pieces)")
+                #expect(head.header("Content-Type") == "application/json", "\(c.name)")
+                #expect(head.header("Connection") == "close", "\(c.name)")
+                #expect(head.header("Content-Length") == String(body.utf8.count), "\(c.name): the whole body arrived")
+                #expect(try jsonObject(body)["error"] as? String == c.error, "\(c.name): \(body)")
+                let closed = if case .closed = end { true } else { false }
+                #expect(closed, "\(c.name) in \(pieces): the connection ends with a FIN, not \(String(describing: end))")
+            }
+        }
+        #expect(try RawHTTPClient.get(port: port, path: "/healthz").status == 200)
+    }
+
+    /// A request that breaks a limit behind one being answered on the same connection
+    /// (pipelined) is answered after it: the first response whole, then the 431, then the close.
+    @Test func anOversizedPipelinedRequestIsAnsweredAfterTheOneBeforeIt() throws {
+        let cluster = try TestCluster(routes: ["a": ["/bytes/10"]])
+        defer { cluster.stop() }
+        let first = Array("GET /stream/a HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        let second = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 40_000))\r\n\r\n".utf8)
+        let answer = String(decoding: try RawHTTPClient.send(port: cluster.proxyPort, raw: first + second, timeout: .seconds(10)), as: UTF8.self)
+        let done = try #require(answer.range(of: "event: done"), "\(answer)")
+        let rejected = try #require(answer.range(of: "HTTP/1.1 431 Request Header Fields Too Large\r\n"), "\(answer)")
+        #expect(done.upperBound <= rejected.lowerBound, "the stream ends before the 431 starts")
+        #expect(answer.hasSuffix(#"{"error":"request headers too large","limit":16384}"#))
     }
 
     /// Slowloris: a client trickling its request headers, a byte every 20 ms, is cut at the

@@ -19,6 +19,8 @@ extension ProxyConfig {
     var serverOptions: HTTPServerOptions {
         var o = HTTPServerOptions()
         o.requestHeaderTimeout = requestHeaderTimeout
+        let limits = o
+        o.limitResponse = { limit in (jsonType.1, ErrorResponse.tooLarge(limit, options: limits).body) }
         return o
     }
 }

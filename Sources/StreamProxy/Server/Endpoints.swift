@@ -45,10 +45,6 @@ final class Endpoints {
     }
 
     private func dispatch(_ request: HTTPRequest, cors corsHeaders: [(String, String)]) throws(ErrorResponse) {
-        if let limit = request.limitExceeded {
-            let message = limit == .requestLine ? "request line too long" : "request headers too large"
-            throw ErrorResponse(status: limit.status, message, headers: [("Connection", "close")])
-        }
         let path = request.path
         if request.method == .OPTIONS, request.header("Access-Control-Request-Method") != nil {
             return try preflight(request)

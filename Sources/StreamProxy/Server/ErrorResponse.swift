@@ -14,7 +14,7 @@ struct ErrorResponse: Error {
     }
 
     func send(to request: HTTPRequest, extraHeaders: [(String, String)] = []) {
-        request.respond(status: status, headers: [jsonType] + headers + extraHeaders, body: JSONWriter.object(fields))
+        request.respond(status: status, headers: [jsonType] + headers + extraHeaders, body: body)
     }
 
     static func badParameter(_ name: String, _ value: String, _ message: String) -> ErrorResponse {
@@ -22,6 +22,21 @@ struct ErrorResponse: Error {
             ("parameter", .string(name)), ("value", .string(value)), ("message", .string(message)),
         ])
     }
+
+    /// The answer to a request beyond a size limit of the server (sent by EventLoop's guard,
+    /// which closes the connection after it).
+    static func tooLarge(_ limit: HTTPRequestLimit, options: HTTPServerOptions) -> ErrorResponse {
+        switch limit {
+        case .requestLine:
+            ErrorResponse(status: 414, "request line too long", [("limit", .int(options.maxRequestLine))])
+        case .headers:
+            ErrorResponse(status: 431, "request headers too large", [("limit", .int(options.maxHeadersSize))])
+        case .body:
+            ErrorResponse(status: 413, "request body too large", [("limit", .int(options.maxBodySize))])
+        }
+    }
+
+    var body: [UInt8] { JSONWriter.object(fields) }
 
     static func methodNotAllowed(_ method: HTTPMethod?, allow: String) -> ErrorResponse {
         ErrorResponse(status: 405, "method not allowed", [
