@@ -86,7 +86,3 @@ struct ExactTruncationTests {
     }
 }
 
-/// The value of an unlabelled metric in Prometheus text.
-func metricValue(_ text: String, _ name: String) -> Double? {
-    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
-}
