@@ -47,7 +47,13 @@ extension FanOutSession {
     package mutating func bytes(_ i: Int, _ bytes: UnsafeRawBufferPointer, at now: Instant,
                         into out: inout SessionOutput) -> TransferDirective {
         self.now = now
-        guard upstreams[i].isOpen, upstreams[i].phase != .settling, !isOver else { return .cancel }
+        guard upstreams[i].isOpen, !isOver else { return .cancel }
+        if upstreams[i].phase == .settling {
+            // Transfers report no bytes while settling; were one to, the body went on.
+            upstreams[i].dropHeld()
+            end(i, truncated: true, into: &out)
+            return .finish
+        }
         if isPaused {
             upstreams[i].phase = .refused
             return .pause
