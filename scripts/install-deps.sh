@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libevent-dev pkg-config curl)
+packages=(libcurl4-openssl-dev libevent-dev pkg-config curl brotli zstd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

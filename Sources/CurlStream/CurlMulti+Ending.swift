@@ -12,6 +12,7 @@ extension CurlMulti {
         curl_multi_socket_action(multi, fd, flags, &running)
         inCurl = false
         collectFinished()
+        resolveSettles(timerRun: fd == CCurl_SOCKET_TIMEOUT)
         runPool()
         deliverNotices()
     }
@@ -30,7 +31,10 @@ extension CurlMulti {
     }
 
     func complete(_ t: Transfer, _ result: CURLcode) {
-        guard case .running = t.state else {
+        switch t.state {
+        case .running, .settling:
+            break
+        case .queued, .draining, .aborting:
             // Drained or cut: the consumer is done with it.
             remove(t)
             return
@@ -52,7 +56,7 @@ extension CurlMulti {
         let end: TransferEvent
         if result == CURLE_OK {
             counters.succeeded.increment()
-            end = .end(TransferSummary(bytesReceived: t.bytesReceived, reusedConnection: reused))
+            end = .end(TransferSummary(bytesReceived: t.bytesReceived, wireBytes: t.wireBytes, reusedConnection: reused))
         } else {
             let error = TransferError(curl: result, detail: detail)
             count(error.kind)
@@ -126,7 +130,7 @@ extension CurlMulti {
             case .connecting:
                 guard case .running = t.state else { continue }
                 _ = t.consumer.transfer(t.tag, event)
-            case .end, .failed:
+            case .end, .failed, .unsettled:
                 t.reporting = false
                 _ = t.consumer.transfer(t.tag, event)
             case .head, .body:

@@ -50,6 +50,11 @@ public final class CurlMulti {
     /// What transfers report outside libcurl's callbacks (`connecting`, `end`, `failed`), in
     /// order, delivered once no libcurl call and no consumer call of ours is on the stack.
     var notices: [(Transfer, TransferEvent)] = []
+    /// Transfers whose consumer answered `settle` in the current libcurl call (see
+    /// ``resolveSettles(timerRun:)``).
+    var settling: [Transfer] = []
+    /// ``resume(_:)``'s call into libcurl is on the stack.
+    var resuming = false
     var noticeTimer: LoopTimer!
 
     /// What this multi has done, readable from any thread.
@@ -171,7 +176,9 @@ public final class CurlMulti {
         guard let t = transfers[id], t.pausedInCurl, let easy = t.easy else { return }
         t.pausedInCurl = false
         inCurl = true
+        resuming = true
         curl_easy_pause(easy, CCurl_PAUSE_CONT)
+        resuming = false
         inCurl = false
         // A transfer cut from inside the call is taken off now (libcurl only reports it done
         // from its next socket action).
@@ -190,7 +197,7 @@ public final class CurlMulti {
             pool.cancelWaiting(id)
             counters.queued.decrement()
             transfers[id] = nil
-        case .running, .draining, .aborting:
+        case .running, .settling, .draining, .aborting:
             t.cut()
             remove(t)
             runPool()

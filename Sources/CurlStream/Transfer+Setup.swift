@@ -37,6 +37,9 @@ extension Transfer {
         check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
         check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
+        // Every content coding this libcurl decodes (gzip, deflate, br, zstd): body events carry
+        // the body as a user reads it.
+        check(CCurl_easy_setopt_string(h, CURLOPT_ACCEPT_ENCODING, ""))
         check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
         check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
         check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))

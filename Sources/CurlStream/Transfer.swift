@@ -13,6 +13,9 @@ final class Transfer {
         case queued
         /// On the multi handle, reporting to the consumer.
         case running
+        /// The consumer answered `settle`: what libcurl processes in the same call is taken
+        /// without being reported, until the body ends or more of it arrives (the verdict).
+        case settling
         /// The consumer is done; a small known remainder is read and discarded for reuse.
         case draining
         /// The consumer is done or gone; the transfer is being cut and reports nothing.
@@ -52,6 +55,9 @@ final class Transfer {
     /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
     /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
+    /// A settle began inside ``CurlMulti/resume(_:)``: its verdict waits for the next
+    /// timer-driven call, which reads the socket the pause left unread.
+    var settleAfterTimer = false
 
     init(id: TransferID, request: TransferRequest, consumer: TransferConsumer, tag: Int) {
         self.id = id
@@ -71,7 +77,7 @@ final class Transfer {
     var isActive: Bool {
         switch state {
         case .queued: false
-        case .running, .draining, .aborting: true
+        case .running, .settling, .draining, .aborting: true
         }
     }
 
@@ -102,13 +108,9 @@ final class Transfer {
             break
         case .finish:
             reporting = false
-            if case .running = state, let length = contentLength,
-               length - bytesReceived <= Int64(multi.options.drainLimit) {
-                state = .draining
-                multi.counters.drained.increment()
-            } else {
-                cut()
-            }
+            drainOrCut()
+        case .settle:
+            beginSettle()
         case .cancel:
             cut()
         }
@@ -119,9 +121,18 @@ final class Transfer {
     /// more, and the multi takes it off once libcurl's call has returned.
     func cut() {
         reporting = false
-        guard case .running = state else { return }
-        state = .aborting
-        multi.counters.cut.increment()
+        abort()
+    }
+
+    /// Marks a running or settling transfer to be cut (see ``cut()``), leaving `reporting` alone.
+    func abort() {
+        switch state {
+        case .running, .settling:
+            state = .aborting
+            multi.counters.cut.increment()
+        case .queued, .draining, .aborting:
+            return
+        }
     }
 
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
@@ -131,6 +142,9 @@ final class Transfer {
         case .draining:
             bytesReceived += Int64(data.count)
             return data.count
+        case .settling:
+            bytesReceived += Int64(data.count)
+            return overranSettle(data.count)
         case .aborting, .queued:
             return 0
         case .running:
@@ -142,13 +156,15 @@ final class Transfer {
             case .draining:
                 bytesReceived += Int64(data.count)
                 return data.count
+            case .settling:
+                bytesReceived += Int64(data.count)
+                return overranSettle(data.count)
             case .aborting, .queued:
                 return 0
             case .running:
                 break
             }
         }
-        // Counted before the consumer answers, so that `finish` sees the remainder after them.
         bytesReceived += Int64(data.count)
         switch report(.body(data)) {
         case .proceed:
@@ -160,6 +176,8 @@ final class Transfer {
         case .finish:
             // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
             return state == .draining ? data.count : 0
+        case .settle:
+            return data.count
         case .cancel:
             return 0
         }
@@ -167,7 +185,9 @@ final class Transfer {
 
     func receivedHeader(_ line: UnsafeRawBufferPointer) -> Int {
         guard case .running = state else {
+            // Trailers of a chunked body being drained or settled.
             if case .draining = state { return line.count }
+            if case .settling = state { return line.count }
             return 0
         }
         if !reuseReported {
@@ -202,7 +222,7 @@ final class Transfer {
         contentLength = length >= 0 ? Int64(length) : nil
         _ = report(.head(TransferHead(status: info(CURLINFO_RESPONSE_CODE),
                                       contentType: type.map { String(cString: $0) },
-                                      contentLength: contentLength)))
+                                      contentLength: contentLength, contentEncoding: contentEncoding)))
     }
 
     func info(_ what: CURLINFO) -> Int {

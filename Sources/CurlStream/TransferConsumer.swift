@@ -1,7 +1,8 @@
 /// What a transfer reports to its consumer, in this order: `connecting` once it has a
 /// connection slot, at most one `head`, any number of `body`, then exactly one `end` or
 /// `failed`. After the consumer answers `finish` or `cancel`, or calls
-/// ``CurlMulti/cancel(_:)``, it hears nothing more.
+/// ``CurlMulti/cancel(_:)``, it hears nothing more; after `settle`, exactly one of `end`,
+/// `failed` or `unsettled`.
 public enum TransferEvent {
     /// The transfer has its connection slot and is on its way (its first bytes are still to come).
     case connecting
@@ -10,6 +11,10 @@ public enum TransferEvent {
     case body(UnsafeRawBufferPointer)
     case end(TransferSummary)
     case failed(TransferError)
+    /// The answer to `settle` when the body did not end within libcurl's call: more body bytes
+    /// followed (`moreFollowed`), or the call returned with neither more bytes nor the end
+    /// (nothing more was on the socket yet). The transfer is then finished as for `finish`.
+    case unsettled(moreFollowed: Bool)
 }
 
 /// The consumer's answer to a `head` or `body` event, about the transfer that reported it
@@ -28,6 +33,14 @@ public enum TransferDirective: Sendable, Equatable {
     /// to be at most `drainLimit` bytes is read and discarded so the connection can be reused;
     /// otherwise the transfer is cut (libcurl never reuses a connection it aborted).
     case finish
+    /// The consumer has what it wants (the bytes of this event are taken) and asks whether the
+    /// body ends there. The transfer reports no more bytes, but takes what libcurl processes in
+    /// the same call (libcurl reads on while the socket has data); then, outside libcurl's
+    /// calls, the consumer hears `end` (the body ended within that call), `failed`, or
+    /// ``TransferEvent/unsettled(moreFollowed:)``. Bytes held back by a pause and delivered by
+    /// ``CurlMulti/resume(_:)`` are settled by the next timer-driven call, which reads the
+    /// socket the pause left unread.
+    case settle
     /// Stop at once (the bytes of this event are dropped).
     case cancel
 }

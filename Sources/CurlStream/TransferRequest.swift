@@ -40,20 +40,28 @@ public struct TransferID: Hashable, Sendable, CustomStringConvertible {
 public struct TransferHead: Sendable, Equatable {
     public let status: Int
     public let contentType: String?
-    /// The declared body length, when the upstream sent one.
+    /// The declared body length, when the upstream sent one: of the body on the wire, which
+    /// is the decoded body only when `contentEncoding` is nil.
     public let contentLength: Int64?
+    /// The `Content-Encoding` libcurl decodes (`gzip`, `br`, ...; lowercased, as sent), nil for
+    /// none or `identity`. Body events carry the decoded bytes.
+    public let contentEncoding: String?
 
-    public init(status: Int, contentType: String?, contentLength: Int64?) {
+    public init(status: Int, contentType: String?, contentLength: Int64?, contentEncoding: String? = nil) {
         self.status = status
         self.contentType = contentType
         self.contentLength = contentLength
+        self.contentEncoding = contentEncoding
     }
 }
 
 /// How a transfer went, reported once, last.
 public struct TransferSummary: Sendable, Equatable {
-    /// Body bytes received from the upstream.
+    /// Body bytes received from the upstream, decoded (what body events carried, with any
+    /// bytes taken after the consumer finished).
     public let bytesReceived: Int64
+    /// Body bytes as they came on the wire: before content decoding, after de-chunking.
+    public let wireBytes: Int64
     /// Whether the transfer ran on a connection that already existed.
     public let reusedConnection: Bool
 }

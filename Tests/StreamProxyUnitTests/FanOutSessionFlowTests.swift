@@ -117,7 +117,7 @@ import StreamTestSupport
     @Test func theClientLeavingStopsEveryOpenUpstreamAndWritesNothing() throws {
         var h = SessionHarness(upstreams: 3)
         h.open()
-        h.head(0); h.bytes(0, "0123456789")  // finished by its prefix
+        h.head(0); h.bytes(0, "0123456789A")  // finished by its prefix
         let written = h.wire.count
         h.clientGone()
         #expect(h.commands == [.start(0), .start(1), .start(2), .stop(1), .stop(2)])

@@ -105,20 +105,99 @@ import StreamTestSupport
 
     // MARK: - The prefix and truncation
 
-    @Test func truncatedIsExactForKnownLengthsAndTrueWhenUnknown() throws {
-        // Content-Length equal to the prefix: the body ended within it.
+    @Test func truncatedIsKnownAtOnceFromThePieceOrADecodedLength() throws {
+        // Content-Length equal to the prefix, no content coding: the body ended within it.
         var exact = SessionHarness(upstreams: 1)
         exact.open(); exact.head(0, length: 10)
         #expect(exact.bytes(0, "0123456789") == .finish)
         #expect(try exact.data("end")[0].bool("truncated") == false)
-        // Longer body in the same piece, longer declared length, unknown length.
-        for (length, piece) in [(Int64?.some(10), "0123456789A"), (.some(11), "0123456789"), (nil, "0123456789")] {
+        // More in the same piece (whatever the length says), or a longer decoded length.
+        let cases: [(Int64?, String?, String)] = [
+            (10, nil, "0123456789A"), (11, nil, "0123456789"), (nil, nil, "0123456789A"), (4, "gzip", "0123456789A"),
+        ]
+        for (length, encoding, piece) in cases {
             var h = SessionHarness(upstreams: 1)
-            h.open(); h.head(0, length: length)
-            #expect(h.bytes(0, piece) == .finish)
-            #expect(try h.data("end")[0].bool("truncated") == true, "length \(String(describing: length)), \(piece.count) bytes")
+            h.open(); h.head(0, length: length, encoding: encoding)
+            #expect(h.bytes(0, piece) == .finish, "length \(String(describing: length)), \(piece.count) bytes")
+            #expect(try h.data("end")[0].bool("truncated") == true)
             #expect(try h.data("end")[0].int("bytes") == 10)
         }
+    }
+
+    /// A body that fills the prefix exactly at the end of a piece, with no decoded length to
+    /// tell (chunked, close-delimited, or content-coded, whose Content-Length is the wire's):
+    /// the session asks the transfer, writes nothing until its verdict, then ends exactly.
+    @Test func aBodyFillingThePrefixSettlesOnTheTransfersVerdict() throws {
+        for (length, encoding) in [(Int64?.none, String?.none), (10, "gzip"), (3, "gzip"), (400, "br")] {
+            for verdict in ["end", "unsettled", "failed"] {
+                var h = SessionHarness(upstreams: 2)
+                h.open(); h.head(0, length: length, encoding: encoding)
+                #expect(h.bytes(0, "01234") == .proceed)
+                #expect(h.bytes(0, "56789") == .settle)
+                #expect(h.names == ["open", "head", "chunk", "chunk"], "no end before the verdict")
+                switch verdict {
+                case "end": h.ended(0)
+                case "unsettled": h.unsettled(0)
+                default: h.failed(0)
+                }
+                #expect(h.names.suffix(1) == ["end"], "\(verdict): an end, never an error: the prefix is all there")
+                let end = try h.data("end")[0]
+                #expect(end.bool("truncated") == (verdict != "end"), "\(verdict), length \(String(describing: length))")
+                #expect(end.int("bytes") == 10)
+                #expect(try h.text(of: 0) == "0123456789")
+                h.head(1); h.bytes(1, "x"); h.ended(1)
+                #expect(h.names.last == "done")
+                #expect(try h.data("done")[0].int("ok") == 2)
+            }
+        }
+    }
+
+    /// Bytes while settling (the transfer layer sends none): the body went on, so it ends
+    /// truncated rather than waiting for a verdict that would never come.
+    @Test func bytesWhileSettlingEndTheUpstreamTruncated() throws {
+        var h = SessionHarness(upstreams: 1)
+        h.open(); h.head(0)
+        #expect(h.bytes(0, "0123456789") == .settle)
+        #expect(h.bytes(0, "more") == .finish)
+        #expect(try h.data("end").map { $0.bool("truncated") } == [true])
+        #expect(try h.text(of: 0) == "0123456789")
+        #expect(h.names.last == "done")
+    }
+
+    /// A character cut by the prefix while settling: dropped if more followed, U+FFFD if the
+    /// body ended inside it (as at any end of a body).
+    @Test func aCharacterCutByThePrefixWhileSettling() throws {
+        for ended in [true, false] {
+            var settings = SessionHarness.defaultSettings
+            settings.prefix = 3
+            var h = SessionHarness(upstreams: 1, settings: settings)
+            h.open(); h.head(0)
+            #expect(h.bytes(0, [0x61, 0xE2, 0x82]) == .settle)
+            if ended { h.ended(0) } else { h.unsettled(0) }
+            #expect(try h.text(of: 0) == (ended ? "a\u{FFFD}" : "a"))
+            #expect(try h.data("end")[0].int("bytes") == (ended ? 3 : 1))
+            #expect(try h.data("end")[0].bool("truncated") == !ended)
+        }
+    }
+
+    @Test func aSettlingUpstreamHasNoReadDeadlineAndEndsOnShutdownOrStops() throws {
+        var h = SessionHarness(upstreams: 2)
+        h.open(); h.connecting(0); h.head(0)
+        #expect(h.bytes(0, "0123456789") == .settle)
+        h.advance(.seconds(6))
+        h.fireTimer()
+        #expect(try h.data("error").isEmpty, "no read timeout while the verdict is due")
+        h.shutdown()
+        #expect(h.commands.contains(.stop(0)))
+        #expect(try h.data("end").map { $0.bool("truncated") } == [true])
+        #expect(try h.data("error").map { $0.int("i") } == [1])
+
+        var gone = SessionHarness(upstreams: 1)
+        gone.open(); gone.head(0)
+        #expect(gone.bytes(0, "0123456789") == .settle)
+        gone.clientGone()
+        #expect(gone.commands == [.start(0), .stop(0)])
+        #expect(gone.end == .clientGone)
     }
 
     @Test func bytesAcrossManyPiecesNeverExceedThePrefix() throws {

@@ -29,10 +29,11 @@ package struct SessionHarness {
         prefix: 10, order: .completion, streamBuffer: 1_000, heartbeat: .seconds(15), readTimeout: .seconds(5),
         retryMilliseconds: 2000)
 
-    package init(upstreams: Int, settings: FanOutSession.Settings = defaultSettings) {
+    package init(upstreams: Int, settings: FanOutSession.Settings = defaultSettings,
+                 transcoders: TranscoderPool = TranscoderPool()) {
         now = ContinuousClock.now
         let urls = (0..<upstreams).map { "http://u\($0).test/x" }
-        session = FanOutSession(route: "r", urls: urls, settings: settings, at: now)
+        session = FanOutSession(route: "r", urls: urls, settings: settings, transcoders: transcoders, at: now)
     }
 
     package var events: [SSEEvent] { parser.events }
@@ -61,8 +62,10 @@ package struct SessionHarness {
     }
 
     @discardableResult
-    package mutating func head(_ i: Int, status: Int = 200, type: String? = "text/plain", length: Int64? = nil) -> TransferDirective {
-        let d = session.head(i, TransferHead(status: status, contentType: type, contentLength: length), at: now, into: &output)
+    package mutating func head(_ i: Int, status: Int = 200, type: String? = "text/plain", length: Int64? = nil,
+                               encoding: String? = nil) -> TransferDirective {
+        let head = TransferHead(status: status, contentType: type, contentLength: length, contentEncoding: encoding)
+        let d = session.head(i, head, at: now, into: &output)
         collectUpstreamEvent()
         return d
     }
@@ -79,6 +82,12 @@ package struct SessionHarness {
 
     package mutating func ended(_ i: Int) {
         session.ended(i, at: now, into: &output)
+        collectUpstreamEvent()
+    }
+
+    /// The verdict after `settle`: the body did not end within the same read.
+    package mutating func unsettled(_ i: Int) {
+        session.unsettled(i, at: now, into: &output)
         collectUpstreamEvent()
     }
 

@@ -26,6 +26,9 @@ package struct SessionModelFailure: Error, CustomStringConvertible {
 /// - what was written always parses as well-formed SSE, and every event's data is JSON;
 /// - every upstream ends exactly once (`end` or `error`), and `done` comes last, once;
 /// - no upstream forwards more than its prefix;
+/// - `truncated` is false only for a body that ended within the prefix, and true for one that
+///   did not, unless the transfer layer could not tell (a `settle` answered with "nothing more
+///   was on the socket", a failure, or shutdown);
 /// - commands only start each upstream once and only stop open ones.
 package struct SessionModel {
     package var h: SessionHarness
@@ -37,6 +40,12 @@ package struct SessionModel {
     private var refused: [[UInt8]?]
     private var reporting: [Bool]
     private var headSent: [Bool]
+    /// Answered `settle`: the transfer layer owes a verdict, and delivers no more bytes.
+    private var settling: [Bool]
+    /// Upstreams whose verdict was "not known to end": `truncated` may be true for them.
+    private var uncertain = Set<Int>()
+    /// Upstreams whose head named a charset other than UTF-8.
+    private var converted = Set<Int>()
     private var stopped: Set<Int> = []
     /// What the checks have seen so far.
     private var checked = 0
@@ -60,6 +69,7 @@ package struct SessionModel {
         self.refused = Array(repeating: nil, count: upstreams)
         self.reporting = Array(repeating: true, count: upstreams)
         self.headSent = Array(repeating: false, count: upstreams)
+        self.settling = Array(repeating: false, count: upstreams)
         self.forwarded = Array(repeating: 0, count: upstreams)
     }
 
@@ -90,11 +100,20 @@ package struct SessionModel {
             h.connecting(i)
             steps.append("connecting \(i)")
         case 1, 2, 3, 4:
-            deliver(i, c.next(7) + 1)
+            deliver(i, c.next(7) + 1, &c)
         case 5:
             guard upstreams > 0, reporting[i], refused[i] == nil else { return }
+            if settling[i] { return verdict(i, &c) }
             reporting[i] = false
-            if c.next(2) == 0 { h.ended(i); steps.append("end \(i)") } else { h.failed(i); steps.append("failed \(i)") }
+            if c.next(2) == 0 {
+                // The body ends here: it was what has been delivered.
+                bodies[i].removeSubrange(delivered[i]...)
+                h.ended(i)
+                steps.append("end \(i)")
+            } else {
+                h.failed(i)
+                steps.append("failed \(i)")
+            }
         case 6: h.queued = c.next(3) == 0 ? 1_000 : 0; steps.append("queued \(h.queued)")
         case 7:
             let resumed = h.drained()
@@ -107,21 +126,61 @@ package struct SessionModel {
         case 8: h.advance(.milliseconds(c.next(2_500))); steps.append("advance")
         case 9: h.fireTimer(); steps.append("timer")
         case 10: if c.next(8) == 0 { h.clientGone(); steps.append("client gone") }
-        default: if c.next(8) == 0 { h.shutdown(); steps.append("shutdown") }
+        default:
+            if c.next(8) == 0 {
+                for s in 0..<upstreams where settling[s] { uncertain.insert(s) }
+                h.shutdown()
+                steps.append("shutdown")
+            }
         }
         for case .stop(let s) in h.commands where !stopped.contains(s) {
             stopped.insert(s)
             reporting[s] = false
+            settling[s] = false
         }
     }
 
-    /// The transfer layer hands upstream `i` its next `n` body bytes (a head first).
-    private mutating func deliver(_ i: Int, _ n: Int) {
-        guard upstreams > 0, reporting[i], refused[i] == nil else { return }
+    /// The transfer layer's answer to `settle`: the body ended in the same read (only if it
+    /// had no more bytes), more followed, nothing more was there yet, or the transfer failed.
+    private mutating func verdict(_ i: Int, _ c: inout some ChoiceSource) {
+        settling[i] = false
+        reporting[i] = false
+        let atEnd = delivered[i] == bodies[i].count
+        switch c.next(3) {
+        case 0 where atEnd:
+            h.ended(i)
+            steps.append("settled: end \(i)")
+        case 1:
+            if atEnd { uncertain.insert(i) }
+            h.failed(i)
+            steps.append("settled: failed \(i)")
+        default:
+            if atEnd { uncertain.insert(i) }
+            h.unsettled(i)
+            steps.append("settled: unsettled \(i)")
+        }
+    }
+
+    /// The transfer layer hands upstream `i` its next `n` body bytes (a head first: an
+    /// identity body with its length or none, or a content-coded one, whose length is the
+    /// wire's and says nothing of the decoded body).
+    private mutating func deliver(_ i: Int, _ n: Int, _ c: inout some ChoiceSource) {
+        guard upstreams > 0, reporting[i], refused[i] == nil, !settling[i] else { return }
         if !headSent[i] {
             headSent[i] = true
             steps.append("head \(i)")
-            if h.head(i, length: Int64(bodies[i].count)) != .proceed { reporting[i] = false }
+            // A charset other than UTF-8 converts through iconv: its text may be longer than its bytes.
+            let charsets = ["", "; charset=ISO-8859-1", "; charset=Shift_JIS"]
+            let k = c.next(charsets.count)
+            if k > 0 { converted.insert(i) }
+            let type = "text/plain" + charsets[k]
+            let directive: TransferDirective
+            switch c.next(3) {
+            case 0: directive = h.head(i, type: type, length: Int64(bodies[i].count))
+            case 1: directive = h.head(i, type: type, length: nil)
+            default: directive = h.head(i, type: type, length: Int64(c.next(40)), encoding: "gzip")
+            }
+            if directive != .proceed { reporting[i] = false }
             return
         }
         let start = delivered[i]
@@ -136,6 +195,7 @@ package struct SessionModel {
         switch h.bytes(i, piece) {
         case .proceed: break
         case .pause: refused[i] = piece  // libcurl keeps them and delivers them again
+        case .settle: settling[i] = true
         case .finish, .cancel: reporting[i] = false
         }
     }
@@ -173,7 +233,14 @@ package struct SessionModel {
             default: break
             }
             if e.event == "end", let bytes = json.int("bytes"), bytes > prefix { throw fail("upstream \(i) ended with \(bytes) bytes") }
-            if isValidUTF8(i) && forwarded[i] > prefix {
+            if e.event == "end", let truncated = json.bool("truncated") {
+                let longer = bodies[i].count > prefix
+                if !truncated && longer { throw fail("upstream \(i) not truncated, though its body is longer than the prefix") }
+                if truncated && !longer && !uncertain.contains(i) {
+                    throw fail("upstream \(i) truncated, though its body ended within the prefix")
+                }
+            }
+            if isValidUTF8(i) && !converted.contains(i) && forwarded[i] > prefix {
                 throw fail("upstream \(i) forwarded \(forwarded[i]) bytes of text, prefix \(prefix)")
             }
         }

@@ -63,6 +63,8 @@ package struct SessionOutput {
     package var ttfbMilliseconds: Double?
     /// Where a chunk's escaped text is built.
     package var text: [UInt8] = []
+    /// Where a chunk's text converted to UTF-8 from another charset is built.
+    package var converted: [UInt8] = []
 
     package init() {
         frames.reserveCapacity(16 * 1024)

@@ -18,24 +18,42 @@ extension FanOutSession {
         self.now = now
         guard active(i, into: &out) else { return .cancel }
         upstreams[i].contentLength = head.contentLength
+        upstreams[i].contentEncoding = head.contentEncoding
+        var charset = Charset.utf8
+        if let name = Charset.named(in: head.contentType), !Charset.isUTF8(name),
+           let transcoder = transcoders.transcoder(for: name) {
+            upstreams[i].transcoder = transcoder
+            charset = name
+        }
         let ttfb = openedAt.duration(to: now).milliseconds
         out.ttfbMilliseconds = ttfb
         emit(.head, from: i, into: &out) { w in
             w.raw("{"); w.key("i"); w.int(i)
             w.comma(); w.key("status"); w.int(head.status)
             w.comma(); w.key("contentType"); w.string(head.contentType)
+            w.comma(); w.key("contentEncoding"); w.string(head.contentEncoding)
+            w.comma(); w.key("charset"); w.string(charset)
             w.comma(); w.key("ttfbMs"); w.milliseconds(ttfb)
             w.raw("}")
         }
         return .proceed
     }
 
-    /// Body bytes of upstream `i`. While the stream is paused they are refused (`pause`); once
-    /// the prefix is full the upstream ends and the answer is `finish`.
+    /// Body bytes of upstream `i` (decoded of any content coding, in the body's charset).
+    /// While the stream is paused they are refused (`pause`). Once the prefix is full the
+    /// upstream ends (`finish`) when the answer to `truncated` is known: more bytes in this
+    /// piece, or a Content-Length of the decoded body. Otherwise it asks the transfer whether
+    /// the body ends within the same read (`settle`) and ends on the verdict.
     package mutating func bytes(_ i: Int, _ bytes: UnsafeRawBufferPointer, at now: Instant,
                         into out: inout SessionOutput) -> TransferDirective {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return .cancel }
+        if upstreams[i].phase == .settling {
+            // Transfers report no bytes while settling; were one to, the body went on.
+            upstreams[i].dropHeld()
+            end(i, truncated: true, into: &out)
+            return .finish
+        }
         if isPaused {
             upstreams[i].phase = .refused
             return .pause
@@ -44,32 +62,43 @@ extension FanOutSession {
         let take = min(settings.prefix - upstreams[i].taken, bytes.count)
         upstreams[i].taken += take
         out.text.removeAll(keepingCapacity: true)
-        upstreams[i].forwarded += upstreams[i].text.append(UnsafeRawBufferPointer(rebasing: bytes[..<take]),
-                                                            final: false, into: &out.text)
+        upstreams[i].forwarded += upstreams[i].appendText(UnsafeRawBufferPointer(rebasing: bytes[..<take]), into: &out)
         if !out.text.isEmpty { emitChunk(from: i, into: &out) }
         guard upstreams[i].taken >= settings.prefix else { return .proceed }
 
-        // The prefix ends inside a character: that character is not forwarded.
-        upstreams[i].text.dropHeld()
         let truncated: Bool
         if bytes.count > take {
             truncated = true
-        } else if let length = upstreams[i].contentLength {
+        } else if let length = upstreams[i].contentLength, upstreams[i].contentEncoding == nil {
             truncated = length > Int64(upstreams[i].taken)
         } else {
-            truncated = true  // unknown length: more may follow; we do not wait to find out
+            // Chunked, close-delimited or content-coded: the end may be in the same read. A
+            // character the prefix cut stays held: it is U+FFFD if the body ends inside it.
+            upstreams[i].phase = .settling
+            return .settle
         }
+        // The prefix ends inside a character: that character is not forwarded.
+        upstreams[i].dropHeld()
         end(i, truncated: truncated, into: &out)
         return .finish
     }
 
-    /// Upstream `i`'s body ended within the prefix. A character left incomplete at the very
-    /// end is ill-formed: it becomes U+FFFD.
+    /// Upstream `i` answered `settle`, and its body did not end within the same read (more
+    /// followed, or nothing more was there yet): it ends, truncated.
+    package mutating func unsettled(_ i: Int, at now: Instant, into out: inout SessionOutput) {
+        self.now = now
+        guard upstreams[i].phase == .settling, !isOver else { return }
+        upstreams[i].dropHeld()
+        end(i, truncated: true, into: &out)
+    }
+
+    /// Upstream `i`'s body ended within the prefix (or, settling, right at it). A character
+    /// left incomplete at the very end is ill-formed: it becomes U+FFFD.
     package mutating func ended(_ i: Int, at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return }
         out.text.removeAll(keepingCapacity: true)
-        let n = upstreams[i].text.flushHeld(into: &out.text)
+        let n = upstreams[i].flushHeld(into: &out.text)
         if n > 0 {
             upstreams[i].forwarded += n
             emitChunk(from: i, into: &out)
@@ -80,6 +109,12 @@ extension FanOutSession {
     package mutating func failed(_ i: Int, kind: String, message: String, at now: Instant, into out: inout SessionOutput) {
         self.now = now
         guard upstreams[i].isOpen, !isOver else { return }
+        if upstreams[i].phase == .settling {
+            // The prefix is all forwarded; what failed lies beyond it, so more existed.
+            upstreams[i].dropHeld()
+            end(i, truncated: true, into: &out)
+            return
+        }
         fail(i, kind: kind, message: message, into: &out)
     }
 
@@ -132,9 +167,18 @@ extension FanOutSession {
     }
 
     mutating func upstreamFinished(_ i: Int, into out: inout SessionOutput) {
-        upstreams[i].phase = .finished
+        release(i)
         if settings.order == .sequential && i == turn { advanceTurn(into: &out) }
         if okCount + failedCount == upstreams.count { finish(into: &out) }
+    }
+
+    /// Upstream `i` is over: its transcoder goes back to the worker's pool.
+    mutating func release(_ i: Int) {
+        upstreams[i].phase = .finished
+        if let t = upstreams[i].transcoder {
+            upstreams[i].transcoder = nil
+            transcoders.recycle(t)
+        }
     }
 
     mutating func finish(into out: inout SessionOutput) {

@@ -10,8 +10,8 @@ import EventLoop
 /// with a ``TransferDirective`` (go on, pause, finish), never with a command, so the owner never
 /// calls into the transfer layer from inside its callbacks.
 ///
-/// It owns prefix accounting, UTF-8 boundaries, completion and sequential order, backpressure,
-/// the heartbeat, the read timeout and the `done` summary. Time is a parameter: every event says
+/// It owns prefix accounting, charsets and UTF-8 boundaries, exact truncation, completion and
+/// sequential order, backpressure, the heartbeat, the read timeout and the `done` summary. Time is a parameter: every event says
 /// when it happened, so tests drive it with a clock of their own.
 package struct FanOutSession {
     package typealias Instant = ContinuousClock.Instant
@@ -57,6 +57,8 @@ package struct FanOutSession {
 
     let route: String
     let settings: Settings
+    /// The worker's iconv descriptors (converting is not I/O: tests use real ones too).
+    let transcoders: TranscoderPool
     var upstreams: [UpstreamProgress]
     var sse = SSEEncoder()
     /// Sequential order: the upstream whose events flow now.
@@ -75,9 +77,11 @@ package struct FanOutSession {
     /// The time of the event being handled.
     var now: Instant
 
-    package init(route: String, urls: [String], settings: Settings, at now: Instant) {
+    package init(route: String, urls: [String], settings: Settings, transcoders: TranscoderPool = TranscoderPool(),
+                 at now: Instant) {
         self.route = route
         self.settings = settings
+        self.transcoders = transcoders
         self.upstreams = urls.map { UpstreamProgress(url: $0, at: now) }
         self.openedAt = now
         self.lastWrite = now
@@ -139,7 +143,7 @@ package struct FanOutSession {
     package mutating func clientGone(into out: inout SessionOutput) {
         guard !isOver else { return }
         for i in upstreams.indices where upstreams[i].isOpen {
-            upstreams[i].phase = .finished
+            release(i)
             out.commands.append(.stop(i))
         }
         over(.clientGone, into: &out)
@@ -153,7 +157,13 @@ package struct FanOutSession {
         shuttingDown = true
         for i in upstreams.indices where upstreams[i].isOpen {
             out.commands.append(.stop(i))
-            fail(i, kind: "shutdown", message: "the server is shutting down", into: &out)
+            if upstreams[i].phase == .settling {
+                // Its prefix is all forwarded; whether more followed is not known.
+                upstreams[i].dropHeld()
+                end(i, truncated: true, into: &out)
+            } else {
+                fail(i, kind: "shutdown", message: "the server is shutting down", into: &out)
+            }
         }
     }
 

@@ -37,7 +37,7 @@ final class StreamSession: TransferConsumer {
             settings: .init(prefix: request.prefix, order: request.order, streamBuffer: settings.streamBuffer,
                             heartbeat: .seconds(settings.heartbeat), readTimeout: .seconds(settings.readTimeout),
                             retryMilliseconds: settings.retryMilliseconds),
-            at: now)
+            transcoders: scratch.transcoders, at: now)
         self.requests = request.route.upstreams
         self.transfers = Array(repeating: nil, count: request.route.upstreams.count)
         self.stream = stream
@@ -85,6 +85,9 @@ final class StreamSession: TransferConsumer {
         case .failed(let error):
             transfers[i] = nil
             session.failed(i, kind: error.kind.rawValue, message: error.message, at: now, into: &scratch.output)
+        case .unsettled:
+            transfers[i] = nil
+            session.unsettled(i, at: now, into: &scratch.output)
         }
         if directive == .finish || directive == .cancel { transfers[i] = nil }
         assert(scratch.output.commands.isEmpty, "a transfer's own event is answered by its directive")
@@ -193,4 +196,6 @@ final class SessionScratch {
     var output = SessionOutput()
     /// Commands being run (swapped out of `output`, so running them can never disturb it).
     var commands: [FanOutSession.Command] = []
+    /// The worker's iconv descriptors, reused by its sessions.
+    let transcoders = TranscoderPool()
 }

@@ -8,6 +8,9 @@ struct UpstreamProgress {
         /// Its bytes were refused while the client's queue was full: libcurl holds them and
         /// the socket is not read. No read deadline: it waits for our client, not its upstream.
         case refused
+        /// The prefix is full at the end of a piece and the body is not known to end there: the
+        /// transfer tells (within the loop turn) whether it ended in the same read. No deadline.
+        case settling
         /// Ended with `end` or `error`.
         case finished
     }
@@ -18,11 +21,17 @@ struct UpstreamProgress {
     var lastActivity: ContinuousClock.Instant
     /// Decoder state: a character split across body pieces waits here.
     var text = UTF8JSONText()
-    /// Raw bytes taken into the prefix so far.
+    /// The body's charset converter, when it is neither UTF-8 nor unknown to iconv: it then
+    /// holds split characters, and `text` only escapes its UTF-8.
+    var transcoder: Transcoder?
+    /// Body bytes (decoded of any content coding, in the body's own charset) taken into the
+    /// prefix so far.
     var taken = 0
-    /// Raw bytes whose text has been forwarded (taken, minus a character cut by the prefix).
+    /// Body bytes whose text has been forwarded (taken, minus a character cut by the prefix).
     var forwarded = 0
+    /// Content-Length: of the decoded body only when there is no content coding.
     var contentLength: Int64?
+    var contentEncoding: String?
     /// Events waiting for this upstream's turn (sequential order): name and JSON data.
     var held: [(name: SSEEventName, data: [UInt8])] = []
 
@@ -33,4 +42,30 @@ struct UpstreamProgress {
 
     /// Still to end with `end` or `error`.
     var isOpen: Bool { phase != .finished }
+}
+
+extension UpstreamProgress {
+    /// Appends the escaped UTF-8 text of `input` (in the body's charset) to `out.text`; returns
+    /// the input bytes it now represents (a split character's bytes wait for the next piece).
+    mutating func appendText(_ input: UnsafeRawBufferPointer, into out: inout SessionOutput) -> Int {
+        guard let transcoder else { return text.append(input, final: false, into: &out.text) }
+        out.converted.removeAll(keepingCapacity: true)
+        let n = transcoder.append(input, final: false, into: &out.converted)
+        // iconv writes whole, valid characters: nothing is held or replaced here.
+        out.converted.withUnsafeBytes { _ = text.append($0, final: true, into: &out.text) }
+        return n
+    }
+
+    /// Forgets a held incomplete character: the prefix ended inside it.
+    mutating func dropHeld() {
+        text.dropHeld()
+        transcoder?.dropHeld()
+    }
+
+    /// Writes a held incomplete character as U+FFFD (the body ended inside it); returns the
+    /// bytes it stood for.
+    mutating func flushHeld(into out: inout [UInt8]) -> Int {
+        if let transcoder { return transcoder.flushHeld(into: &out) }
+        return text.flushHeld(into: &out)
+    }
 }

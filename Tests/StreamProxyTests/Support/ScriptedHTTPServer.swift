@@ -103,6 +103,15 @@ final class ScriptedConnection {
     @discardableResult
     func writeChunk(_ text: String) -> Bool { writeChunk(Array(text.utf8)) }
 
+    /// Writes bytes, then ends the connection's sending side, with the socket corked so that
+    /// the last data and the FIN leave in one segment (a reader sees both at once).
+    func writeAndShutdown(_ bytes: [UInt8]) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_CORK, &one, socklen_t(MemoryLayout<Int32>.size))
+        write(bytes)
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Sleeps, so the client sees the bytes so far as a separate arrival.
     func pause(milliseconds: Int) { usleep(useconds_t(milliseconds * 1000)) }
 

@@ -1,0 +1,90 @@
+import CCurl
+
+/// Ending a transfer whose consumer has what it wants: drain or cut, and the `settle` verdict
+/// (did the body end within the libcurl call that filled the consumer?).
+extension Transfer {
+    /// Body bytes on the wire so far: before content decoding, after de-chunking (libcurl's
+    /// download counter, which counts a read before handing its decoded bytes to the write
+    /// callback). The drain decision compares these with Content-Length, a wire length.
+    var wireBytes: Int64 {
+        guard let easy else { return 0 }
+        var value: curl_off_t = 0
+        _ = CCurl_easy_getinfo_off_t(easy, CURLINFO_SIZE_DOWNLOAD_T, &value)
+        return Int64(value)
+    }
+
+    /// The response's `Content-Encoding`, lowercased; nil for none or `identity`.
+    var contentEncoding: String? {
+        guard let easy else { return nil }
+        var header: UnsafeMutablePointer<curl_header>?
+        guard curl_easy_header(easy, "Content-Encoding", 0, UInt32(CURLH_HEADER), -1, &header) == CURLHE_OK,
+              let value = header?.pointee.value else { return nil }
+        let coding = String(cString: value).lowercased().trimmingSpaces
+        return coding.isEmpty || coding == "identity" ? nil : coding
+    }
+
+    /// The consumer is done (its `reporting` is the caller's business): a remainder known to
+    /// be at most `drainLimit` wire bytes is read and discarded so the connection can be
+    /// reused; otherwise the transfer is cut.
+    func drainOrCut() {
+        switch state {
+        case .running, .settling:
+            if let length = contentLength, length - wireBytes <= Int64(multi.options.drainLimit) {
+                state = .draining
+                multi.counters.drained.increment()
+            } else {
+                abort()
+            }
+        case .queued, .draining, .aborting:
+            return
+        }
+    }
+
+    /// The consumer answered `settle`: it keeps hearing from the transfer (its verdict is to come).
+    func beginSettle() {
+        guard case .running = state else { return }
+        state = .settling
+        settleAfterTimer = multi.resuming
+        multi.settling.append(self)
+    }
+
+    /// Body bytes arrived after the consumer settled, inside libcurl's call: the body went on.
+    /// Returns what the write callback answers.
+    func overranSettle(_ count: Int) -> Int {
+        multi.notices.append((self, .unsettled(moreFollowed: true)))
+        drainOrCut()
+        return state == .draining ? count : 0
+    }
+}
+
+extension CurlMulti {
+    /// After a libcurl call: every transfer still settling from it heard neither more bytes nor
+    /// its end, so nothing more of its body was on the socket (libcurl reads on while the socket
+    /// is readable). Its consumer hears so, and it is drained or cut. Settles begun inside
+    /// ``resume(_:)`` wait for the first timer-driven call (`timerRun`), which reads the socket.
+    func resolveSettles(timerRun: Bool) {
+        guard !settling.isEmpty else { return }
+        var waiting: [Transfer] = []
+        for t in settling {
+            guard case .settling = t.state, transfers[t.id] === t else { continue }
+            if t.settleAfterTimer && !timerRun {
+                waiting.append(t)
+                continue
+            }
+            notices.append((t, .unsettled(moreFollowed: false)))
+            t.drainOrCut()
+            // Cut outside libcurl's callbacks: libcurl does not know; take it off now.
+            if case .aborting = t.state { remove(t) }
+        }
+        settling = waiting
+    }
+}
+
+private extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

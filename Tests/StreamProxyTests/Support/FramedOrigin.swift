@@ -1,0 +1,157 @@
+import Foundation
+
+/// How a scripted response delimits its body.
+enum Framing: String, CaseIterable, Sendable {
+    case contentLength = "Content-Length"
+    case chunked
+    /// Ended by the origin closing the connection.
+    case close
+}
+
+/// A response written in exact pieces: each piece is one `send` (a chunk of its own when
+/// chunked), with a pause after it so it arrives as a read of its own. The last piece carries
+/// the end of the body in the same send: the terminating chunk, or the FIN (the socket is
+/// corked, so data and FIN leave in one segment).
+struct FramedResponse: Sendable {
+    var body: [UInt8]
+    var framing: Framing
+    var headers: [(String, String)] = [("Content-Type", "text/plain")]
+    /// The body's pieces (sizes, in order); the rest of the body, if any, is one last piece.
+    var pieces: [Int] = []
+    /// Pause after each piece but the last.
+    var pauseMilliseconds = 3
+    /// Sends the end of the body (terminating chunk, FIN) this much later instead of with the
+    /// last piece.
+    var endDelayMilliseconds: Int?
+
+    /// Pieces of `size` bytes each.
+    static func split(_ body: [UInt8], by size: Int) -> [Int] {
+        Array(repeating: size, count: (body.count + size - 1) / size)
+    }
+
+    func write(to c: ScriptedConnection) {
+        var head = "HTTP/1.1 200 OK\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        switch framing {
+        case .contentLength: head += "Content-Length: \(body.count)\r\n"
+        case .chunked: head += "Transfer-Encoding: chunked\r\n"
+        case .close: head += "Connection: close\r\n"
+        }
+        guard c.write(head + "\r\n") else { return }
+        // The pieces that hold the body (the last one cut to fit), then its rest as one more.
+        var sizes: [Int] = []
+        var covered = 0
+        for size in pieces where covered < body.count {
+            sizes.append(min(size, body.count - covered))
+            covered += sizes.last!
+        }
+        if covered < body.count { sizes.append(body.count - covered) }
+        var at = 0
+        for (k, size) in sizes.enumerated() {
+            let piece = Array(body[at..<min(body.count, at + size)])
+            at += piece.count
+            let last = k == sizes.count - 1
+            var bytes = framing == .chunked ? chunk(piece) : piece
+            if last && endDelayMilliseconds == nil {
+                if framing == .chunked { bytes += Array("0\r\n\r\n".utf8) }
+                if framing == .close {
+                    c.writeAndShutdown(bytes)
+                    return
+                }
+            }
+            guard c.write(bytes) else { return }
+            if !last { c.pause(milliseconds: pauseMilliseconds) }
+        }
+        if let delay = endDelayMilliseconds {
+            c.pause(milliseconds: delay)
+            if framing == .chunked { c.write("0\r\n\r\n") }
+            if framing == .close { c.writeAndShutdown([]) }
+        }
+    }
+
+    private func chunk(_ piece: [UInt8]) -> [UInt8] {
+        Array((String(piece.count, radix: 16) + "\r\n").utf8) + piece + Array("\r\n".utf8)
+    }
+}
+
+/// An origin of scripted responses by path, on a ``ScriptedHTTPServer`` (one connection at a
+/// time, so each stream should have one upstream on it). Counts requests per path.
+final class FramedOrigin: @unchecked Sendable {
+    private let server: ScriptedHTTPServer
+    private let lock = NSLock()
+    private var responses: [String: FramedResponse] = [:]
+    private var served: [String: Int] = [:]
+    /// The encodings requests announced (`Accept-Encoding`), last first.
+    private var acceptEncodings: [String] = []
+
+    init() throws {
+        let box = Box()
+        server = try ScriptedHTTPServer { c in box.origin?.handle(c) }
+        box.origin = self
+    }
+
+    var port: UInt16 { server.port }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    func set(_ path: String, _ response: FramedResponse) {
+        lock.withLock { responses[path] = response }
+    }
+
+    var lastAcceptEncoding: String? { lock.withLock { acceptEncodings.first } }
+
+    func stop() { server.stop() }
+
+    private func handle(_ c: ScriptedConnection) {
+        let accept = c.requestHead.split(separator: "\r\n")
+            .first { $0.lowercased().hasPrefix("accept-encoding:") }
+            .map { String($0.dropFirst("accept-encoding:".count)).trimmingCharacters(in: .whitespaces) }
+        let response: FramedResponse? = lock.withLock {
+            acceptEncodings.insert(accept ?? "", at: 0)
+            served[c.path, default: 0] += 1
+            return responses[c.path]
+        }
+        guard let response else {
+            c.write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return
+        }
+        response.write(to: c)
+    }
+
+    private final class Box: @unchecked Sendable {
+        weak var origin: FramedOrigin?
+    }
+}
+
+/// Compressed fixtures made by the command-line tools of each coding.
+enum Compress {
+    /// `coding` is an HTTP content coding: gzip, deflate (zlib), br or zstd.
+    static func run(_ coding: String, _ input: [UInt8]) throws -> [UInt8] {
+        let command: [String]
+        switch coding {
+        case "gzip": command = ["gzip", "-c", "-9", "-n"]
+        case "br": command = ["brotli", "-c", "-q", "11"]
+        case "zstd": command = ["zstd", "-c", "-q", "-19"]
+        case "deflate":
+            command = ["python3", "-c", "import sys, zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read(), 9))"]
+        default: throw CompressError(message: "unknown coding \(coding)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = command
+        let stdin = Pipe(), stdout = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        try p.run()
+        stdin.fileHandleForWriting.write(Data(input))
+        try stdin.fileHandleForWriting.close()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, !out.isEmpty else {
+            throw CompressError(message: "\(command[0]) exited \(p.terminationStatus)")
+        }
+        return Array(out)
+    }
+
+    struct CompressError: Error { let message: String }
+}
