@@ -1,3 +1,5 @@
+import EventLoop
+
 /// Timeouts and settings for every transfer of a ``CurlMulti``; the connection limits are the
 /// ``ConnectionBudget``'s. The names and meanings follow the pool settings of well-known HTTP
 /// clients (httpx, AsyncHTTPClient).
@@ -27,6 +29,9 @@ public struct TransferOptions: Sendable, Equatable {
     /// stream then costs about 3 KiB less resident memory, and draining a remainder takes a few
     /// more reads.
     public var receiveBufferSize = 2 * 1024
+    /// Where each worker's resolver reads its name servers and hosts file (host names are
+    /// resolved on the loop; libcurl is handed the addresses).
+    public var resolver = ResolverSettings()
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
 
