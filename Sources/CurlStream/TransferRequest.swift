@@ -6,8 +6,8 @@ public struct TransferRequest: Sendable, Hashable {
     public let url: String
     /// `scheme://host:port`, lowercased: the key connection limits are counted under.
     public let hostKey: String
-    /// The host as the resolver and libcurl's DNS cache name it (lowercased, an IPv6 literal
-    /// in brackets), and the port: both from `hostKey`.
+    /// The host as libcurl's DNS cache names it (lowercased, an IPv6 literal in brackets), and
+    /// the port: both from `hostKey`.
     let host: String
     let port: Int
     /// The host is an IP literal (no lookup).
@@ -19,8 +19,8 @@ public struct TransferRequest: Sendable, Hashable {
         self.hostKey = key
         let authority = key.range(of: "://").map { key[$0.upperBound...] } ?? Substring(key)
         let colon = authority.lastIndex(of: ":") ?? authority.endIndex
-        var host = String(authority[..<colon])
-        if host.count > 1, host.hasSuffix(".") { host.removeLast() }
+        // As libcurl 7.88 keys its DNS cache: a trailing dot kept (the resolver drops it).
+        let host = String(authority[..<colon])
         self.host = host
         self.port = Int(authority[colon...].dropFirst()) ?? 0
         self.isLiteral = HostName.literal(host) != nil
