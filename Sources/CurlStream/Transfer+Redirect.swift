@@ -1,4 +1,5 @@
 import CCurl
+import EventLoop
 
 /// A transfer's redirects. libcurl does not follow them (FOLLOWLOCATION off): it would resolve
 /// the target's host itself, on a thread. The multi follows them instead, resolving each
@@ -14,6 +15,9 @@ struct RedirectState {
     var hopBytes: Int64 = 0
     /// The redirect's body was longer than drainLimit and was cut short.
     var hopCut = false
+    /// When totalTimeout ends for the whole chain (set at the first redirect): each hop is a
+    /// libcurl transfer of its own, given what is left.
+    var deadline: ContinuousClock.Instant?
 }
 
 extension Transfer {
@@ -28,6 +32,14 @@ extension Transfer {
     func isLocationHeader(_ line: UnsafeRawBufferPointer) -> Bool {
         guard line.count >= 9 else { return false }
         return zip(line.prefix(9), "location:".utf8).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
+    }
+
+    /// Limits a hop after a redirect to what is left of totalTimeout (CURLOPT_TIMEOUT_MS; a
+    /// chain past its deadline times out at once).
+    func redirectTimeout(_ h: UnsafeMutableRawPointer) -> CURLcode {
+        guard let deadline = redirect.deadline else { return CURLE_OK }
+        let left = ContinuousClock.now.duration(to: deadline).milliseconds
+        return CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(left.rounded(.up))))
     }
 
     /// The absolute URL of the redirect (libcurl resolves the Location against the request's
@@ -74,9 +86,15 @@ extension CurlMulti {
             fail(t, TransferError(kind: .protocol, message: "redirect from \(t.request.url) to a URL that is not http or https"))
             return true
         }
+        var deadline = t.redirect.deadline
+        if deadline == nil {
+            var spent: curl_off_t = 0
+            if let easy = t.easy { _ = CCurl_easy_getinfo_off_t(easy, CURLINFO_TOTAL_TIME_T, &spent) }
+            deadline = .now - .microseconds(spent) + .milliseconds(Int64(options.totalTimeout * 1000))
+        }
         releaseConnection(t)
         t.requeue()
-        t.redirect = RedirectState(followed: t.redirect.followed + 1)
+        t.redirect = RedirectState(followed: t.redirect.followed + 1, deadline: deadline)
         t.request = TransferRequest(url: target)
         t.host = pool.host(t.request.hostKey)
         resolveThenQueue(t)

@@ -19,6 +19,7 @@ extension Transfer {
         check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_RESOLVER_START_DATA, me))
         check(multi.resolveOption(for: self, h))
+        check(redirectTimeout(h))
         return ok
     }
 

@@ -29,7 +29,13 @@ public final class DNSResolver {
     private var completions: [LookupID: (ResolveResult) -> Void] = [:]
     /// The evdns requests of each name being queried, nil once answered (evdns frees a request
     /// after its callback); the serial tells a current query's answers from a cancelled one's.
-    private var inFlight: [String: (serial: UInt64, v4: OpaquePointer?, v6: OpaquePointer?)] = [:]
+    private var inFlight: [String: (serial: UInt64, v4: Sent?, v6: Sent?)] = [:]
+
+    /// An evdns request and the context retained for its callback.
+    private struct Sent {
+        let request: OpaquePointer
+        let context: Unmanaged<QueryContext>
+    }
     private var nextID: UInt64 = 1
     private var nextSerial: UInt64 = 1
     private var timer: LoopTimer!
@@ -66,13 +72,14 @@ public final class DNSResolver {
     }
 
     deinit {
-        // Cancelled requests still call back (later, from the loop); their contexts hold this
-        // resolver weakly, so those callbacks only release them.
-        for query in inFlight.values {
-            if let r = query.v4 { evdns_cancel_request(dns, r) }
-            if let r = query.v6 { evdns_cancel_request(dns, r) }
-        }
+        // Freed without failing them, requests in flight never call back: their contexts are
+        // released here. (Requests cancelled or answered earlier call back from the loop; their
+        // contexts hold this resolver weakly, so those callbacks only release them.)
         evdns_base_free(dns, 0)
+        for query in inFlight.values {
+            query.v4?.context.release()
+            query.v6?.context.release()
+        }
     }
 
     /// What a lookup gave at once, or the id its result will come under.
@@ -150,8 +157,9 @@ public final class DNSResolver {
                 send(name)
             case .cancelQuery(let name):
                 guard let query = inFlight.removeValue(forKey: name) else { break }
-                if let r = query.v4 { evdns_cancel_request(dns, r) }
-                if let r = query.v6 { evdns_cancel_request(dns, r) }
+                // Each still calls back (with DNS_ERR_CANCEL), which releases its context.
+                if let sent = query.v4 { evdns_cancel_request(dns, sent.request) }
+                if let sent = query.v6 { evdns_cancel_request(dns, sent.request) }
             }
         }
         actions.removeAll(keepingCapacity: true)
@@ -167,18 +175,19 @@ public final class DNSResolver {
         let serial = nextSerial
         nextSerial += 1
         namesQueried += 1
-        func start(_ family: AddressFamily) -> OpaquePointer? {
-            let context = Unmanaged.passRetained(QueryContext(self, name: name, serial: serial, family: family)).toOpaque()
+        func start(_ family: AddressFamily) -> Sent? {
+            let context = Unmanaged.passRetained(QueryContext(self, name: name, serial: serial, family: family))
             let request = family == .v4
-                ? evdns_base_resolve_ipv4(dns, name, 0, dnsAnswered, context)
-                : evdns_base_resolve_ipv6(dns, name, 0, dnsAnswered, context)
-            if request == nil {
+                ? evdns_base_resolve_ipv4(dns, name, 0, dnsAnswered, context.toOpaque())
+                : evdns_base_resolve_ipv6(dns, name, 0, dnsAnswered, context.toOpaque())
+            guard let request else {
                 // Never submitted: no callback will come.
-                Unmanaged<QueryContext>.fromOpaque(context).release()
+                context.release()
                 unsent.append((name, family))
                 unsentTimer.schedule(after: 0)
+                return nil
             }
-            return request
+            return Sent(request: request, context: context)
         }
         let v4 = start(.v4)
         let v6 = start(.v6)

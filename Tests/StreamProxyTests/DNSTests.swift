@@ -104,6 +104,26 @@ struct DNSTests {
         #expect(metricValue(try cluster.metrics(), "streamproxy_upstream_libcurl_resolves_total") == 0)
     }
 
+    /// The redirects of one upstream share its totalTimeout: a chain whose hops each fit but
+    /// together do not times out.
+    @Test func aRedirectChainSharesOneTotalTimeout() throws {
+        let origin = try startOrigin()
+        defer { origin.stopAndJoin() }
+        let p = origin.info
+        let redirector = try ScriptedHTTPServer { c in
+            c.pause(milliseconds: 600)
+            _ = c.write("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:\(p)/delay/600\r\nContent-Length: 0\r\n\r\n")
+        }
+        defer { redirector.stop() }
+        let cluster = try TestCluster(routes: ["d": ["http://127.0.0.1:\(redirector.port)/start"]]) { c in
+            c.totalTimeout = 1
+        }
+        defer { cluster.stop() }
+        let (_, events, _) = try cluster.stream("/stream/d")
+        let error = try #require(try StreamShape(events, upstreams: 1).error(of: 0))
+        #expect(error.string("kind") == "timeout", "\(error)")
+    }
+
     /// An answer is cached for its TTL; once it expires the name is asked again, and the new
     /// address replaces the one libcurl was given (127.0.0.3 refuses the origin's port,
     /// 127.0.0.1 serves it).
