@@ -6,7 +6,7 @@ import EventLoop
 public struct TransferOptions: Sendable, Equatable {
     /// Seconds an idle connection is kept.
     public var keepaliveExpiry: Double = 5
-    /// Seconds for the TCP (and TLS) connect.
+    /// Seconds for the TCP (and TLS) connect, and for a host name lookup before it.
     public var connectTimeout: Double = 5
     /// Seconds for the whole transfer, from the moment it gets a connection slot.
     public var totalTimeout: Double = 30

@@ -43,7 +43,7 @@ public struct ConfigOptions: ParsableArguments {
     @Option(help: help("How long an idle upstream connection is kept; durations take units like 500ms, 5s, 2m.", default: seconds(defaults.keepaliveExpiry), "duration"))
     public var keepaliveExpiry: String?
 
-    @Option(help: help("Upstream TCP + TLS connect timeout.", default: seconds(defaults.connectTimeout), "duration"))
+    @Option(help: help("Upstream TCP + TLS connect timeout; also bounds each DNS lookup.", default: seconds(defaults.connectTimeout), "duration"))
     public var connectTimeout: String?
 
     @Option(help: help("Upstream timeout for no bytes received.", default: seconds(defaults.readTimeout), "duration"))
