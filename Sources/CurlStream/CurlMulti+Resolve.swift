@@ -9,9 +9,8 @@ struct TransferDNS {
     var addresses: [String]?
     /// The CURLOPT_RESOLVE list set on the easy handle, kept until the handle is reset.
     var entry: CurlStringList?
-    /// `host:port` and the addresses that entry carries.
+    /// The `host:port` of that entry (it carries `addresses`).
     var entryKey: String?
-    var entryValue: String?
 }
 
 /// A `curl_slist` libcurl reads but does not copy: freed when the last holder lets go.
@@ -92,14 +91,13 @@ extension CurlMulti {
     /// host's current addresses.
     func resolveOption(for t: Transfer, _ easy: UnsafeMutableRawPointer) -> CURLcode {
         guard let addresses = t.dns.addresses else { return CURLE_OK }
-        let key = "\(t.request.host):\(t.request.port)"
+        let key = t.request.dnsCacheKey
+        if let known = curlDNS[key], known.addresses == addresses, known.confirmed { return CURLE_OK }
         let value = addresses.map { HostName.isIPv6($0) ? "[\($0)]" : $0 }.joined(separator: ",")
-        if let known = curlDNS[key], known.addresses == value, known.confirmed { return CURLE_OK }
         guard let entry = CurlStringList("\(key):\(value)") else { return CURLE_OUT_OF_MEMORY }
-        curlDNS[key] = (value, false)
+        curlDNS[key] = (addresses, false)
         t.dns.entry = entry
         t.dns.entryKey = key
-        t.dns.entryValue = value
         return CCurl_easy_setopt_slist(easy, CURLOPT_RESOLVE, entry.head)
     }
 
@@ -108,7 +106,7 @@ extension CurlMulti {
     /// not may have left nothing, so the next one sets it again.
     func settleResolveEntry(_ t: Transfer) {
         guard let key = t.dns.entryKey else { return }
-        if let known = curlDNS[key], known.addresses == t.dns.entryValue {
+        if let known = curlDNS[key], known.addresses == t.dns.addresses {
             if t.reuseReported || !t.fds.isEmpty {
                 curlDNS[key] = (known.addresses, true)
             } else if !known.confirmed {

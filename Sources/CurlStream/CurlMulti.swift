@@ -59,7 +59,7 @@ public final class CurlMulti {
     let resolver: DNSResolver
     /// What this multi's libcurl DNS cache holds for each `host:port` (RESOLVE entries it was
     /// given), and whether a transfer has been seen to use it.
-    var curlDNS: [String: (addresses: String, confirmed: Bool)] = [:]
+    var curlDNS: [String: (addresses: [String], confirmed: Bool)] = [:]
     /// Told of conditions worth a warning in the log (libcurl resolving a name by itself).
     public var onWarning: ((String) -> Void)?
 
@@ -77,9 +77,10 @@ public final class CurlMulti {
         self.budget = budget
         self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout))
         self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections)
-        // evdns sends a query again after half the lookup's deadline, so one lost packet does
-        // not fail it.
-        self.resolver = DNSResolver(loop: loop, settings: options.resolver, attemptTimeout: options.connectTimeout / 2)
+        // evdns sends a query again after half the lookup's deadline (at most 5 s, the system
+        // resolver's default), so one lost packet does not fail it.
+        self.resolver = DNSResolver(loop: loop, settings: options.resolver,
+                                    attemptTimeout: min(5, options.connectTimeout / 2))
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)

@@ -6,10 +6,10 @@ public struct TransferRequest: Sendable, Hashable {
     public let url: String
     /// `scheme://host:port`, lowercased: the key connection limits are counted under.
     public let hostKey: String
-    /// The host as libcurl's DNS cache names it (lowercased, an IPv6 literal in brackets), and
-    /// the port: both from `hostKey`.
+    /// The host as the resolver is asked for it and libcurl's DNS cache names it (lowercased, an
+    /// IPv6 literal in brackets), and that cache's key, `host:port`: both from `hostKey`.
     let host: String
-    let port: Int
+    let dnsCacheKey: String
     /// The host is an IP literal (no lookup).
     let isLiteral: Bool
 
@@ -22,7 +22,7 @@ public struct TransferRequest: Sendable, Hashable {
         // As libcurl 7.88 keys its DNS cache: a trailing dot kept (the resolver drops it).
         let host = String(authority[..<colon])
         self.host = host
-        self.port = Int(authority[colon...].dropFirst()) ?? 0
+        self.dnsCacheKey = String(authority)
         self.isLiteral = HostName.literal(host) != nil
     }
 

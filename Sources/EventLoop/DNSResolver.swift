@@ -49,7 +49,7 @@ public final class DNSResolver {
     public private(set) var namesQueried = 0
 
     /// - Parameter attemptTimeout: seconds evdns waits for one server's answer before it sends
-    ///   the query again (to the next server, if any); a lookup's own deadline is its timeout.
+    ///   the query again (to the next server, if any), until the lookup's deadline.
     public init(loop: EventLoop, settings: ResolverSettings, attemptTimeout: Double = 2) {
         loop.preconditionInEventLoop()
         self.loop = loop
@@ -62,7 +62,14 @@ public final class DNSResolver {
                                               settings.resolvConf)
         // 6: no nameserver line; evdns then asks 127.0.0.1, as glibc does.
         if rc != 0 && rc != 6 { problems.append("\(settings.resolvConf) could not be read (evdns error \(rc))") }
+        // The lookup's deadline is the only timeout: evdns re-sends a query unanswered for
+        // `attemptTimeout` and never gives up by itself first (its own count of attempts, from
+        // resolv.conf or its default, ended lookups at various points before the deadline).
         _ = evdns_base_set_option(dns, "timeout:", String(max(0.1, attemptTimeout)))
+        _ = evdns_base_set_option(dns, "attempts:", "255")
+        // evdns holds back requests beyond 64 in flight; names that never get an answer would
+        // fill them until their deadlines and stall every other lookup behind them.
+        _ = evdns_base_set_option(dns, "max-inflight:", "4096")
         let hosts = HostsFile(path: settings.hostsFile)
         if hosts == nil { problems.append("\(settings.hostsFile) could not be read") }
         book = ResolverBook(hosts: hosts ?? HostsFile())
