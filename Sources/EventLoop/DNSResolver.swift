@@ -1,6 +1,11 @@
 import CEvent
 import Glibc
 
+/// evdns logs through libevent's logger, which writes to stderr in a format of its own ("[msg]
+/// Nameserver ... has failed"). What it says is already in each upstream's `dns` error, so its
+/// lines are dropped (one setting for the process).
+private let evdnsLogSilenced: Void = evdns_set_log_fn { _, _ in }
+
 /// Where a resolver reads its configuration, like the system resolver does.
 public struct ResolverSettings: Sendable, Equatable {
     /// Name servers, search domains and options (`nameserver ADDR[:PORT]`, `search`, `options`).
@@ -53,6 +58,7 @@ public final class DNSResolver {
     public init(loop: EventLoop, settings: ResolverSettings, attemptTimeout: Double = 2) {
         loop.preconditionInEventLoop()
         self.loop = loop
+        evdnsLogSilenced
         guard let dns = evdns_base_new(loop.base, 0) else { preconditionFailure("evdns_base_new failed") }
         self.dns = dns
         var problems: [String] = []
