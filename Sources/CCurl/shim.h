@@ -33,6 +33,10 @@ static inline CURLcode CCurl_easy_setopt_closesocket_callback(CURL *h, CURLoptio
     return curl_easy_setopt(h, o, v);
 }
 
+static inline CURLcode CCurl_easy_setopt_resolver_start_callback(CURL *h, CURLoption o, curl_resolver_start_callback v) {
+    return curl_easy_setopt(h, o, v);
+}
+
 static inline CURLMcode CCurl_multi_setopt_long(CURLM *m, CURLMoption o, long v) {
     return curl_multi_setopt(m, o, v);
 }

@@ -22,6 +22,8 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+// evdns: the per-loop resolver (EventLoop/DNSResolver.swift).
+#include <event2/dns.h>
 
 // Constant macros that Swift imports with the wrong integer type, restated with the type the
 // calls take.

@@ -47,6 +47,7 @@ extension CurlMulti {
             counters.queued.increment()
             return
         }
+        if followRedirect(t, result) { return }
         let detail = t.errorDetail
         let reused = t.info(CURLINFO_NUM_CONNECTS) == 0
         if !t.headSent && result == CURLE_OK {
@@ -90,6 +91,7 @@ extension CurlMulti {
                 curl_easy_cleanup(easy)
             }
         }
+        settleResolveEntry(t)
         counters.active.decrement()
         // Sockets of a connect cut short are closed by now, some without the close callback.
         ledger.released(by: t.id, fds: t.fds)

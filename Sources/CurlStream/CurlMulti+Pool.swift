@@ -100,7 +100,8 @@ extension CurlMulti {
             fail(t, TransferError(kind: .internal, message: CurlMultiError(rc, call: "curl_multi_add_handle").description))
             return
         }
-        notices.append((t, .connecting))
+        // A transfer following a redirect heard `connecting` on its first hop.
+        if t.redirect.followed == 0 { notices.append((t, .connecting)) }
     }
 
     // MARK: - From libcurl's callbacks (inside a libcurl call: actions wait for runPool)

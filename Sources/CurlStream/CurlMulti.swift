@@ -60,6 +60,14 @@ public final class CurlMulti {
     /// What this multi has done, readable from any thread.
     public let counters = CurlMultiCounters()
 
+    /// Resolves upstream host names on this loop (see CurlMulti+Resolve).
+    let resolver: DNSResolver
+    /// What this multi's libcurl DNS cache holds for each `host:port` (RESOLVE entries it was
+    /// given), and whether a transfer has been seen to use it.
+    var curlDNS: [String: (addresses: [String], confirmed: Bool)] = [:]
+    /// Told of conditions worth a warning in the log (libcurl resolving a name by itself).
+    public var onWarning: ((String) -> Void)?
+
     /// - Parameters:
     ///   - budget: the process-wide connection limits this multi shares with other workers'
     ///     multis.
@@ -74,6 +82,10 @@ public final class CurlMulti {
         self.budget = budget
         self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout))
         self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections)
+        // evdns sends a query again after half the lookup's deadline (at most 5 s, the system
+        // resolver's default), so one lost packet does not fail it.
+        self.resolver = DNSResolver(loop: loop, settings: options.resolver,
+                                    attemptTimeout: min(5, options.connectTimeout / 2))
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
@@ -144,6 +156,7 @@ public final class CurlMulti {
         guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections) else { return }
         closeMultiHandle()
         multi = fresh
+        curlDNS.removeAll()
         attachCallbacks()
         runPool()
     }
@@ -151,7 +164,8 @@ public final class CurlMulti {
     // MARK: - Consumer API (never from inside a consumer callback that libcurl is running)
 
     /// Starts fetching `request`; its events reach `consumer` on the loop, with `tag`, never
-    /// before this returns.
+    /// before this returns. Its host is resolved first (at once when it is an IP literal, in the
+    /// hosts file or cached), then it waits for a connection slot.
     public func start(_ request: TransferRequest, consumer: TransferConsumer, tag: Int) -> TransferID {
         enter()
         let id = TransferID(raw: nextID)
@@ -162,8 +176,7 @@ public final class CurlMulti {
         transfer.receiveBuffer = options.socketReceiveBuffer
         transfers[id] = transfer
         counters.started.increment()
-        counters.queued.increment()
-        pool.request(id, host: transfer.host, now: .now, &actions)
+        resolveThenQueue(transfer)
         runPool()
         deliverNoticesSoon()
         return id
@@ -192,6 +205,10 @@ public final class CurlMulti {
         enter()
         guard let t = transfers[id] else { return }
         t.reporting = false
+        if cancelLookup(t) {
+            transfers[id] = nil
+            return
+        }
         switch t.state {
         case .queued:
             pool.cancelWaiting(id)

@@ -25,6 +25,11 @@ public final class CurlMultiCounters: Sendable {
     /// Times another worker asked this one to look at its pool (a lease came free, or a
     /// connection it holds idle is wanted).
     public let pokes = Atomic<Int>(0)
+    /// Transfers waiting for their host's lookup (before they wait for a slot).
+    public let resolving = Atomic<Int>(0)
+    /// Times libcurl started resolving a host name itself (it had no address for it): each
+    /// would be a resolver thread. Host names are resolved on the loop, so this stays 0.
+    public let libcurlResolves = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)

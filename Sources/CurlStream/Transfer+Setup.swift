@@ -17,6 +17,9 @@ extension Transfer {
         check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer))
+        check(CCurl_easy_setopt_pointer(h, CURLOPT_RESOLVER_START_DATA, me))
+        check(multi.resolveOption(for: self, h))
+        check(redirectTimeout(h))
         return ok
     }
 
@@ -40,10 +43,12 @@ extension Transfer {
         // Every content coding this libcurl decodes (gzip, deflate, br, zstd): body events carry
         // the body as a user reads it.
         check(CCurl_easy_setopt_string(h, CURLOPT_ACCEPT_ENCODING, ""))
-        check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 1))
-        check(CCurl_easy_setopt_long(h, CURLOPT_MAXREDIRS, options.maxRedirects))
+        // Redirects are followed by the multi (Transfer+Redirect), which resolves their hosts on
+        // the loop; libcurl is handed addresses and never resolves (the callback counts it if it
+        // would).
+        check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0))
+        check(CCurl_easy_setopt_resolver_start_callback(h, CURLOPT_RESOLVER_START_FUNCTION, resolverStartCallback))
         check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
-        check(CCurl_easy_setopt_string(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"))
         // HTTP/1.1 keeps "connections" meaning connections for the pool limits.
         check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
         check(CCurl_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options.connectTimeout)))

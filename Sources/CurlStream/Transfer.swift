@@ -23,7 +23,8 @@ final class Transfer {
     }
 
     let id: TransferID
-    let request: TransferRequest
+    /// What is fetched now: the route's URL, or the target of a redirect being followed.
+    var request: TransferRequest
     /// The local id of `request.hostKey` (see ``PoolStateMachine``).
     var host = 0
     /// Sockets this transfer opened or was seen using (see ``ConnectionLedger``).
@@ -51,7 +52,10 @@ final class Transfer {
     var headSent = false
     var contentLength: Int64?
     var bytesReceived: Int64 = 0
-    var sawLocation = false
+    /// The host's lookup and what libcurl was told of its addresses (CurlMulti+Resolve).
+    var dns = TransferDNS()
+    /// Redirects followed, and the one this response asks for (Transfer+Redirect).
+    var redirect = RedirectState()
     /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
     /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
@@ -150,6 +154,7 @@ final class Transfer {
         case .running:
             break
         }
+        if redirect.isHop { return swallowHopBody(data.count) }
         if !headSent {
             sendHead()
             switch state {
@@ -196,14 +201,14 @@ final class Transfer {
             if info(CURLINFO_NUM_CONNECTS) == 0 { multi.reservationUnused(self) }
         }
         if line.starts(with: "HTTP/".utf8) {
-            sawLocation = false
-        } else if line.count >= 9, asciiLowercasedPrefix(line, 9) == "location:" {
-            sawLocation = true
+            redirect.sawLocation = false
+        } else if isLocationHeader(line) {
+            redirect.sawLocation = true
         } else if line.count <= 2, line.first == UInt8(ascii: "\r") || line.first == UInt8(ascii: "\n") {
             // End of one response's headers.
             let status = info(CURLINFO_RESPONSE_CODE)
-            if status < 200 || (sawLocation && (300..<400).contains(status)) {
-                // An interim response, or a redirect libcurl follows: the head is still to come.
+            if status < 200 || redirectHop(status: status) {
+                // An interim response, or a redirect we follow: the head is still to come.
             } else if !headSent {
                 sendHead()
                 if case .aborting = state { return 0 }
@@ -259,10 +264,6 @@ let closeSocketCallback: curl_closesocket_callback = { clientp, fd in
     close(fd)
     if let clientp { Unmanaged<ConnectionLedger>.fromOpaque(clientp).takeUnretainedValue().closed(fd) }
     return 0
-}
-
-private func asciiLowercasedPrefix(_ bytes: UnsafeRawBufferPointer, _ n: Int) -> String {
-    String(decoding: bytes.prefix(n).map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }, as: UTF8.self)
 }
 
 let writeCallback: curl_write_callback = { ptr, size, count, userdata in

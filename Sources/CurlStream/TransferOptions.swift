@@ -1,10 +1,12 @@
+import EventLoop
+
 /// Timeouts and settings for every transfer of a ``CurlMulti``; the connection limits are the
 /// ``ConnectionBudget``'s. The names and meanings follow the pool settings of well-known HTTP
 /// clients (httpx, AsyncHTTPClient).
 public struct TransferOptions: Sendable, Equatable {
     /// Seconds an idle connection is kept.
     public var keepaliveExpiry: Double = 5
-    /// Seconds for the TCP (and TLS) connect.
+    /// Seconds for the TCP (and TLS) connect, and for a host name lookup before it.
     public var connectTimeout: Double = 5
     /// Seconds for the whole transfer, from the moment it gets a connection slot.
     public var totalTimeout: Double = 30
@@ -27,6 +29,9 @@ public struct TransferOptions: Sendable, Equatable {
     /// stream then costs about 3 KiB less resident memory, and draining a remainder takes a few
     /// more reads.
     public var receiveBufferSize = 2 * 1024
+    /// Where each worker's resolver reads its name servers and hosts file (host names are
+    /// resolved on the loop; libcurl is handed the addresses).
+    public var resolver = ResolverSettings()
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
 

@@ -1,13 +1,29 @@
+import EventLoop
+
 /// What to fetch. Build these once (a route's upstreams are fixed) and start them many times.
 public struct TransferRequest: Sendable, Hashable {
     /// An absolute http or https URL.
     public let url: String
     /// `scheme://host:port`, lowercased: the key connection limits are counted under.
     public let hostKey: String
+    /// The host as the resolver is asked for it and libcurl's DNS cache names it (lowercased, an
+    /// IPv6 literal in brackets), and that cache's key, `host:port`: both from `hostKey`.
+    let host: String
+    let dnsCacheKey: String
+    /// The host is an IP literal (no lookup).
+    let isLiteral: Bool
 
     public init(url: String) {
         self.url = url
-        self.hostKey = Self.hostKey(of: url)
+        let key = Self.hostKey(of: url)
+        self.hostKey = key
+        let authority = key.range(of: "://").map { key[$0.upperBound...] } ?? Substring(key)
+        let colon = authority.lastIndex(of: ":") ?? authority.endIndex
+        // As libcurl 7.88 keys its DNS cache: a trailing dot kept (the resolver drops it).
+        let host = String(authority[..<colon])
+        self.host = host
+        self.dnsCacheKey = String(authority)
+        self.isLiteral = HostName.literal(host) != nil
     }
 
     /// Extracts `scheme://host:port` without a full URL parse (the URL was validated when the

@@ -47,6 +47,15 @@ struct CommandLineTests {
         #expect(unknown.status == 2)
     }
 
+    @Test func unreadableResolverFilesExit2WithOneLine() throws {
+        for (flag, field) in [("--resolv-conf", "resolvConf"), ("--hosts-file", "hostsFile")] {
+            let r = try run(["serve", flag, "/nonexistent/dns-file", "--listen", "127.0.0.1:0"])
+            #expect(r.status == 2)
+            #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+            #expect(r.stderr.contains("\(field): cannot read \"/nonexistent/dns-file\": no such file"), "\(r.stderr)")
+        }
+    }
+
     @Test func helpWorksOnEverySubcommand() throws {
         for sub in [["--help"], ["serve", "--help"], ["origin", "--help"]] {
             let r = try run(sub)

@@ -174,6 +174,8 @@ struct BrokenSetting: Sendable, CustomTestStringConvertible {
     BrokenSetting("corsCredentials", "with *") { $0.cors = ["*"]; $0.corsCredentials = true },
     BrokenSetting("caFile", "missing file") { $0.caFile = "/nonexistent/ca.pem" },
     BrokenSetting("caFile", "a directory") { $0.caFile = "/" },
+    BrokenSetting("resolvConf", "missing file") { $0.resolvConf = "/nonexistent/resolv.conf" },
+    BrokenSetting("hostsFile", "a directory") { $0.hostsFile = "/" },
     BrokenSetting("shutdownGrace", "-1") { $0.shutdownGrace = -1 },
     BrokenSetting("requestHeaderTimeout", "0") { $0.requestHeaderTimeout = 0 },
     BrokenSetting("logLevel", "unknown level") { $0.logLevel = "loud" },

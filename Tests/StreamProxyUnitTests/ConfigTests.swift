@@ -29,6 +29,8 @@ import Testing
     #expect(config.cors.isEmpty)
     #expect(config.corsCredentials == false)
     #expect(config.caFile == nil)
+    #expect(config.resolvConf == "/etc/resolv.conf")
+    #expect(config.hostsFile == "/etc/hosts")
     #expect(config.shutdownGrace == 10)
     #expect(config.requestHeaderTimeout == 10)
     #expect(config.logLevel == "info")
@@ -53,7 +55,7 @@ import Testing
           "maxStreams": 7, "maxUpstreamsPerStream": 4,
           "streamBuffer": "128k", "drainLimit": 0, "heartbeat": "30s",
           "cors": ["https://app.example.com", "http://localhost:3000"], "corsCredentials": true,
-          "caFile": null, "shutdownGrace": 0, "requestHeaderTimeout": "2.5s", "logLevel": "debug"
+          "caFile": null, "resolvConf": "/etc/hosts", "hostsFile": "/etc/resolv.conf", "shutdownGrace": 0, "requestHeaderTimeout": "2.5s", "logLevel": "debug"
         }
         """
     let config = try withConfigFile(json) { try ProxyConfig(file: $0).validated() }
@@ -78,6 +80,8 @@ import Testing
     expected.totalTimeout = 45.5
     expected.poolTimeout = 3
     expected.maxStreams = 7
+    expected.resolvConf = "/etc/hosts"
+    expected.hostsFile = "/etc/resolv.conf"
     expected.maxUpstreamsPerStream = 4
     expected.streamBuffer = 131_072
     expected.drainLimit = 0
@@ -145,6 +149,15 @@ import Testing
     #expect(intervals == [10, 11, 12])
     #expect(config.cors == ["*"])
     #expect(config.logLevel == "error")
+}
+
+@Test func resolverFileFlagsAreTaken() throws {
+    var file = ""
+    let config = try withConfigFile("nameserver 127.0.0.1:5353\n") { path in
+        file = path
+        return try resolve(["--resolv-conf", path, "--hosts-file", path])
+    }
+    #expect(config.resolvConf == file && config.hostsFile == file)
 }
 
 @Test func aCAFileFlagNamingAPEMFileIsAccepted() throws {

@@ -43,7 +43,7 @@ public struct ConfigOptions: ParsableArguments {
     @Option(help: help("How long an idle upstream connection is kept; durations take units like 500ms, 5s, 2m.", default: seconds(defaults.keepaliveExpiry), "duration"))
     public var keepaliveExpiry: String?
 
-    @Option(help: help("Upstream TCP + TLS connect timeout.", default: seconds(defaults.connectTimeout), "duration"))
+    @Option(help: help("Upstream TCP + TLS connect timeout; also bounds each DNS lookup.", default: seconds(defaults.connectTimeout), "duration"))
     public var connectTimeout: String?
 
     @Option(help: help("Upstream timeout for no bytes received.", default: seconds(defaults.readTimeout), "duration"))
@@ -81,6 +81,12 @@ public struct ConfigOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("PEM file of extra CA certificates for HTTPS upstreams. (default: none)", valueName: "file"))
     public var caFile: String?
+
+    @Option(help: help("File of name servers, search domains and options (resolv.conf format) for resolving upstream hosts.", default: defaults.resolvConf, "file"))
+    public var resolvConf: String?
+
+    @Option(help: help("Hosts file consulted before DNS for upstream hosts.", default: defaults.hostsFile, "file"))
+    public var hostsFile: String?
 
     @Option(help: help("Time open streams get to finish on SIGTERM/SIGINT.", default: seconds(defaults.shutdownGrace), "duration"))
     public var shutdownGrace: String?
@@ -131,6 +137,8 @@ public struct ConfigOptions: ParsableArguments {
         if !cors.isEmpty { config.cors = cors }
         if let corsCredentials { config.corsCredentials = corsCredentials }
         if let caFile { config.caFile = caFile }
+        if let resolvConf { config.resolvConf = resolvConf }
+        if let hostsFile { config.hostsFile = hostsFile }
         try set(&config.shutdownGrace, shutdownGrace, "--shutdown-grace", ConfigSyntax.duration)
         try set(&config.requestHeaderTimeout, requestHeaderTimeout, "--request-header-timeout", ConfigSyntax.duration)
         if let logLevel { config.logLevel = logLevel }

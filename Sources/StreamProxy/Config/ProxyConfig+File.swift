@@ -82,6 +82,8 @@ extension ProxyConfig {
         "cors": { config, value, key throws(ConfigError) in config.cors = try value.strings(key) },
         "corsCredentials": { config, value, key throws(ConfigError) in config.corsCredentials = try value.bool(key) },
         "caFile": { config, value, key throws(ConfigError) in config.caFile = try value.optionalString(key) },
+        "resolvConf": { config, value, key throws(ConfigError) in config.resolvConf = try value.string(key) },
+        "hostsFile": { config, value, key throws(ConfigError) in config.hostsFile = try value.string(key) },
         "shutdownGrace": duration(\.shutdownGrace),
         "requestHeaderTimeout": duration(\.requestHeaderTimeout),
         "logLevel": { config, value, key throws(ConfigError) in config.logLevel = try value.string(key) },

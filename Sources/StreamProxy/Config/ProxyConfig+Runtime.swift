@@ -12,6 +12,7 @@ extension ProxyConfig {
         o.poolTimeout = poolTimeout
         o.drainLimit = drainLimit
         o.caFile = caFile
+        o.resolver = ResolverSettings(resolvConf: resolvConf, hostsFile: hostsFile)
         return o
     }
 

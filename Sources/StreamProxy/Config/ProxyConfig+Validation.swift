@@ -35,6 +35,8 @@ extension ProxyConfig {
         try checkDuration(heartbeat, "heartbeat")
         try checkCORS()
         try checkCAFile()
+        try checkReadable(resolvConf, "resolvConf")
+        try checkReadable(hostsFile, "hostsFile")
         try checkDuration(shutdownGrace, "shutdownGrace", allowZero: true)
         try checkDuration(requestHeaderTimeout, "requestHeaderTimeout")
         guard Self.logLevels.contains(logLevel) else {
@@ -98,6 +100,16 @@ extension ProxyConfig {
         }
         guard data.range(of: Data("-----BEGIN CERTIFICATE-----".utf8)) != nil else {
             throw ConfigError(field: "caFile", problem: "\(ConfigSyntax.quoted(caFile)) holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        }
+    }
+
+    /// The resolver's files are read by each worker when it starts: one that cannot be read
+    /// stops the program now rather than leaving a worker without name servers.
+    private func checkReadable(_ path: String, _ field: String) throws(ConfigError) {
+        do {
+            _ = try ConfigFile.contents(of: path)
+        } catch {
+            throw ConfigError(field: field, problem: "cannot read \(ConfigSyntax.quoted(path)): \(error.reason)")
         }
     }
 

@@ -64,6 +64,11 @@ public struct ProxyConfig: Sendable, Equatable {
     /// PEM file of extra CA certificates trusted for HTTPS upstreams. The system store is always
     /// trusted; certificate and host name are always verified.
     public var caFile: String?
+    /// The resolver's name servers, search domains and options (resolv.conf format), read by
+    /// each worker at start; host names are resolved on the workers' loops.
+    public var resolvConf = "/etc/resolv.conf"
+    /// The names answered before DNS (hosts-file format), read by each worker at start.
+    public var hostsFile = "/etc/hosts"
     /// Seconds open streams get to finish after SIGTERM/SIGINT before they are cut.
     public var shutdownGrace = 10.0
     /// Seconds a client may take to send its request line and headers before it is dropped,

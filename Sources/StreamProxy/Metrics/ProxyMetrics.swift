@@ -99,6 +99,10 @@ final class ProxyMetrics: Sendable {
         counter("streamproxy_upstream_pool_pokes_total", [],
                 "Times another worker asked this one to look at its pool (a lease came free, or an idle connection it holds is wanted).",
                 w.curl.pokes.load(ordering: .relaxed))
+        registry.makeGauge(descriptor: metric("streamproxy_upstream_transfers_resolving", "Upstream transfers waiting for their host's DNS lookup."), labels: labels).set(Int64(w.curl.resolving.load(ordering: .relaxed)))
+        counter("streamproxy_upstream_libcurl_resolves_total", [],
+                "Host lookups libcurl started itself (each on a resolver thread); names are resolved on the workers' loops, so this stays 0.",
+                w.curl.libcurlResolves.load(ordering: .relaxed))
     }
 }
 

@@ -29,6 +29,8 @@ final class ProxyWorker {
         loop.preconditionInEventLoop()
         self.loop = loop
         curl = try CurlMulti(loop: loop, options: config.transferOptions, budget: budget, worker: index)
+        let logger = Logging.makeLogger(label: "stream-proxy", level: config.logLevel)
+        curl.onWarning = { logger.warning("worker \(index): \($0)") }
         self.metrics = metrics.addWorker(index, curl: curl.counters)
         // The server hands requests to `handle`, which exists once `self` does.
         var handler: ((HTTPRequest) -> Void)?
