@@ -154,12 +154,14 @@ extension FanOutSession {
     }
 
     mutating func fail(_ i: Int, kind: String, message: String, into out: inout SessionOutput) {
-        let url = upstreams[i].url
+        let (url, ms) = (upstreams[i].url, openedAt.duration(to: now).milliseconds)
         emit(.error, from: i, into: &out) { w in
             w.raw("{"); w.key("i"); w.int(i)
             w.comma(); w.key("url"); w.string(url)
             w.comma(); w.key("kind"); w.string(kind)
             w.comma(); w.key("message"); w.string(message)
+            // When it failed, as `end` says when it ended: how long a timeout or a lookup took.
+            w.comma(); w.key("ms"); w.milliseconds(ms)
             w.raw("}")
         }
         failedCount += 1
