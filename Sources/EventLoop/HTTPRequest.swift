@@ -62,6 +62,15 @@ public struct HTTPRequest {
         addHeaders(headers)
         let buffer = evbuffer_new()
         defer { evbuffer_free(buffer) }
+        // evhttp sends a HEAD response's body (without a length), which a keep-alive client
+        // would read as the start of the next response: the head says the length, nothing follows.
+        if method == .HEAD {
+            if let out = evhttp_request_get_output_headers(raw), evhttp_find_header(out, "Content-Length") == nil {
+                evhttp_add_header(out, "Content-Length", String(body.count))
+            }
+            evhttp_send_reply(raw, Int32(status), reasonPhrase(status), buffer)
+            return
+        }
         let copied: Void? = body.withContiguousStorageIfAvailable { bytes in
             if !bytes.isEmpty { _ = evbuffer_add(buffer, bytes.baseAddress, bytes.count) }
         }

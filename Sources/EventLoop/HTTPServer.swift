@@ -168,7 +168,12 @@ public final class HTTPServer {
         for bev in firstRequestDeadlines.expire(now: now) {
             let fd = bufferevent_getfd(bev)
             if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
-            guards.removeValue(forKey: bev)?.detach()
+            // A connection evhttp has handed a request of is evhttp's to close, and its close
+            // callback frees the guard (whose address its requests hold) unless it already ran.
+            if let guardian = guards[bev], !guardian.dispatchedAny || guardian.closed {
+                guards[bev] = nil
+                guardian.detach()
+            }
             bufferevent_decref(bev)
         }
         armDeadlineTimer(now: now)
@@ -210,10 +215,12 @@ public final class HTTPServer {
 
     fileprivate func connectionClosed(_ conn: OpaquePointer) {
         loop.assertInEventLoop()
-        // A connection still under its request deadline keeps its guard until the deadline
-        // lets go of the bufferevent (whose address cannot be reused before).
-        if let bev = evhttp_connection_get_bufferevent(conn), !firstRequestDeadlines.isAwaiting(bev) {
-            guards.removeValue(forKey: bev)?.detach()
+        // A connection still under its request deadline keeps its guard's entry until the
+        // deadline lets go of the bufferevent (whose address cannot be reused before).
+        if let bev = evhttp_connection_get_bufferevent(conn), let guardian = guards[bev] {
+            guardian.detach()
+            guardian.closed = true
+            if !firstRequestDeadlines.isAwaiting(bev) { guards[bev] = nil }
         }
         guard let record = connections.removeValue(forKey: conn) else { return }
         record.stream?.clientClosed()

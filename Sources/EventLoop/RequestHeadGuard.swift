@@ -6,23 +6,34 @@ import Glibc
 ///
 /// It watches the buffer with an evbuffer callback, which libevent runs inside the socket read
 /// that added the bytes and before evhttp's read callback. When a request breaks a limit, the
-/// buffer is emptied there, so evhttp never sees the rest of that request (and never answers it
-/// with its own page); everything the client sends afterwards is discarded the same way. The
-/// answer (414, 431 or 413, the body the server's options give) goes straight to the socket,
-/// then the write side is shut, so the client reads it and sees the end. If a response is still
-/// being sent on the connection (the client pipelined), the answer waits for it to complete.
-/// The connection is then left to close: the client closes it, or the server's request deadline
-/// does (``HTTPServer/rejected(_:)``).
+/// buffer is cut where that request starts, so evhttp never sees it (and never answers it with
+/// its own page), while complete requests the client pipelined before it stay for evhttp to
+/// answer; everything the client sends afterwards is discarded the same way. Once every request
+/// before it has been answered, the answer (414, 431 or 413, the body the server's options
+/// give) goes straight to the socket and the write side is shut, so the client reads it and sees
+/// the end. The connection is then left to close: the client closes it, or the server's request
+/// deadline does (``HTTPServer/rejected(_:)``).
 final class RequestHeadGuard {
     private unowned let server: HTTPServer
     private let bev: OpaquePointer
     private var scanner: RequestHeadScanner
     private var entry: OpaquePointer?
-    /// A request is being answered on the connection (from the handler to evhttp's completion).
-    private var busy = false
+    /// Bytes the client has sent (the scanner's offsets are in this stream).
+    private var received = 0
+    /// Requests evhttp has answered on the connection (its completion callback).
+    private var completed = 0
     /// The limit a request broke; set once.
     private(set) var rejected: HTTPRequestLimit?
+    /// Requests before the rejected one, each answered before it is.
+    private var answerAfter = 0
     private var answered = false
+    /// The buffer is being cut: its own callbacks are ours.
+    private var cutting = false
+    /// Whether evhttp has handed a request of this connection to the handler (so the connection
+    /// has the server's close callback, which frees this guard).
+    private(set) var dispatchedAny = false
+    /// evhttp has closed the connection (the server's close callback ran).
+    var closed = false
 
     init(server: HTTPServer, bev: OpaquePointer, limits: RequestHeadScanner.Limits) {
         self.server = server
@@ -40,19 +51,20 @@ final class RequestHeadGuard {
         evbuffer_remove_cb_entry(bufferevent_get_input(bev), entry)
     }
 
-    /// evhttp hands `request` to the handler: the connection is busy until it completes.
+    /// evhttp hands `request` to the handler; the guard hears when evhttp has sent its answer.
     func dispatched(_ request: UnsafeMutablePointer<evhttp_request>) {
-        busy = true
+        dispatchedAny = true
         evhttp_request_set_on_complete_cb(request, requestCompleteCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    fileprivate func completed() {
-        busy = false
-        if rejected != nil, !answered { answer() }
+    fileprivate func requestCompleted() {
+        completed += 1
+        if rejected != nil, !answered, completed >= answerAfter { answer() }
     }
 
     fileprivate func added(_ input: OpaquePointer, count: Int) {
-        guard count > 0 else { return }
+        guard count > 0, !cutting else { return }
+        received += count
         guard rejected == nil else {
             evbuffer_drain(input, evbuffer_get_length(input))
             return
@@ -81,9 +93,22 @@ final class RequestHeadGuard {
 
     private func reject(_ limit: HTTPRequestLimit, input: OpaquePointer) {
         rejected = limit
-        evbuffer_drain(input, evbuffer_get_length(input))
-        server.rejected(bev)
-        if !busy { answer() }
+        answerAfter = scanner.requestsBefore
+        // The buffer holds the stream's last `length` bytes: those before the rejected request
+        // stay, the rest goes.
+        let length = evbuffer_get_length(input)
+        let keep = max(0, scanner.requestStart - (received - length))
+        cutting = true
+        if keep == 0 {
+            evbuffer_drain(input, length)
+        } else if let kept = evbuffer_new() {
+            evbuffer_remove_buffer(input, kept, keep)
+            evbuffer_drain(input, evbuffer_get_length(input))
+            evbuffer_prepend_buffer(input, kept)
+            evbuffer_free(kept)
+        }
+        cutting = false
+        if completed >= answerAfter { answer() }
     }
 
     private func answer() {
@@ -96,11 +121,12 @@ final class RequestHeadGuard {
         bytes += Array("Content-Type: \(response.contentType)\r\nContent-Length: \(response.body.count)\r\n".utf8)
         bytes += Array("Connection: close\r\n\r\n".utf8)
         bytes += response.body
-        // The connection's output is empty (no response is under way), and a few hundred bytes
+        // The connection's output is empty (every earlier answer is sent), and a few hundred bytes
         // fit any socket's send buffer: one send, without evhttp, which still believes it is
         // reading a request.
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         shutdown(fd, Int32(SHUT_WR))
+        server.rejected(bev)
     }
 }
 
@@ -113,5 +139,5 @@ private let headGuardCallback: @convention(c) (OpaquePointer?, UnsafePointer<evb
 private let requestCompleteCallback: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = {
     _, arg in
     guard let arg else { return }
-    Unmanaged<RequestHeadGuard>.fromOpaque(arg).takeUnretainedValue().completed()
+    Unmanaged<RequestHeadGuard>.fromOpaque(arg).takeUnretainedValue().requestCompleted()
 }

@@ -27,9 +27,11 @@ public enum HTTPRequestLimit: Sendable, Equatable {
 /// fire: one path answers every oversized request.
 ///
 /// Lines end with LF (a CR before it is part of the line's size, as on the wire). Bodies are
-/// skipped by Content-Length or by their chunked framing. A head this scanner cannot make sense of
-/// (a malformed Content-Length or chunk size) stops it: evhttp answers such a request with 400 and
-/// closes the connection, so no later request on it needs watching.
+/// framed exactly as evhttp frames them (so that the next request starts where evhttp's does):
+/// none for HEAD and TRACE; chunked when the first `Transfer-Encoding` is exactly `chunked`;
+/// else the first `Content-Length`. A request this scanner cannot make sense of (a malformed
+/// Content-Length or chunk size) stops it: evhttp answers such a request with 400 and closes
+/// the connection, so no later request on it needs watching.
 package struct RequestHeadScanner {
     package struct Limits: Equatable {
         package var maxRequestLine: Int
@@ -64,8 +66,17 @@ package struct RequestHeadScanner {
     private var headSize = 0
     /// Body bytes of the current chunked request so far.
     private var chunkedSize = 0
-    private var contentLength = 0
-    private var chunked = false
+    /// The current request's first `Content-Length` value and `Transfer-Encoding` (whether it is
+    /// exactly `chunked`), as evhttp reads them; and whether its method has no body.
+    private var contentLength: ArraySlice<UInt8>?
+    private var chunked: Bool?
+    private var bodyless = false
+    /// Bytes scanned so far, and where the current request started (its first byte, leading
+    /// empty lines included): what precedes it belongs to complete requests.
+    package private(set) var scanned = 0
+    package private(set) var requestStart = 0
+    /// Requests (head and body) that ended before the current one.
+    package private(set) var requestsBefore = 0
     /// The start of the current line: enough for a header's name and a length's digits.
     private var line: [UInt8] = []
     private static let kept = 64
@@ -78,15 +89,23 @@ package struct RequestHeadScanner {
     /// Scans the next bytes of the connection; returns the limit the current request broke, if
     /// it broke one (the scanner then stops).
     package mutating func scan(_ bytes: UnsafeRawBufferPointer) -> HTTPRequestLimit? {
+        let base = scanned
         var i = 0
+        defer { scanned = base + (state == .stopped ? i : bytes.count) }
         while i < bytes.count {
+            scanned = base + i
             switch state {
             case .stopped:
                 return nil
             case .body(let remaining):
                 let n = min(remaining, bytes.count - i)
                 i += n
-                if remaining == n { startNextRequest() } else { state = .body(remaining: remaining - n) }
+                if remaining == n {
+                    scanned = base + i
+                    startNextRequest()
+                } else {
+                    state = .body(remaining: remaining - n)
+                }
                 continue
             case .chunkData(let remaining):
                 let n = min(remaining, bytes.count - i)
@@ -98,6 +117,7 @@ package struct RequestHeadScanner {
             }
             let byte = bytes[i]
             i += 1
+            scanned = base + i
             if byte == UInt8(ascii: "\n") {
                 if let limit = endOfLine() { return stop(limit) }
                 continue
@@ -137,7 +157,13 @@ package struct RequestHeadScanner {
         case .requestLine:
             headSize += 1
             // Empty lines before a request line are skipped (RFC 9112 §2.2), as evhttp does.
-            if empty { headSize = 0 } else { state = .headerLine }
+            if empty {
+                headSize = 0
+            } else {
+                state = .headerLine
+                let method = content.prefix { $0 != 32 }
+                bodyless = method.elementsEqual("HEAD".utf8) || method.elementsEqual("TRACE".utf8)
+            }
             return headSize > limits.maxHeadersSize ? .headers : nil
         case .headerLine:
             headSize += 1
@@ -160,43 +186,49 @@ package struct RequestHeadScanner {
     }
 
     private mutating func endOfHead() -> HTTPRequestLimit? {
-        if chunked {
+        if bodyless {
+            startNextRequest()
+        } else if chunked == true {
             state = .chunkSize
-        } else if contentLength > 0 {
-            state = .body(remaining: contentLength)
+        } else if let value = contentLength {
+            guard !value.isEmpty, value.count <= 18, value.allSatisfy({ (48...57).contains($0) }) else {
+                state = .stopped
+                return nil
+            }
+            let length = value.reduce(0) { $0 * 10 + Int($1 - 48) }
+            if length > limits.maxBodySize { return .body }
+            if length > 0 { state = .body(remaining: length) } else { startNextRequest() }
         } else {
             startNextRequest()
         }
         return nil
     }
 
+    /// The current request ended at `scanned`: the next one starts there.
     private mutating func startNextRequest() {
         state = .requestLine
         headSize = 0
         chunkedSize = 0
-        contentLength = 0
-        chunked = false
+        contentLength = nil
+        chunked = nil
+        bodyless = false
+        requestsBefore += 1
+        requestStart = scanned
     }
 
-    /// Notes the framing headers; everything else only counts towards the size.
+    /// Notes the framing headers as evhttp reads them (the first of each; its value with leading
+    /// spaces and trailing whitespace trimmed); everything else only counts towards the size.
     private mutating func header(_ content: ArraySlice<UInt8>, complete: Bool) -> HTTPRequestLimit? {
         guard let colon = content.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         let name = content[..<colon]
         var value = content[content.index(after: colon)...]
-        while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
+        while value.first == 32 { value = value.dropFirst() }
         while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
-        if Self.equalsIgnoringCase(name, "content-length") {
-            guard complete, !value.isEmpty, value.count <= 18, value.allSatisfy({ (48...57).contains($0) }) else {
-                state = .stopped
-                return nil
-            }
-            let length = value.reduce(0) { $0 * 10 + Int($1 - 48) }
-            if length > limits.maxBodySize { return .body }
-            contentLength = length
-        } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
-            // evhttp reads a body as chunked when the header says so; the last coding decides.
-            let lower = value.map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }
-            chunked = lower.count >= 7 && Array(lower.suffix(7)) == Array("chunked".utf8)
+        if contentLength == nil, Self.equalsIgnoringCase(name, "content-length") {
+            // A value longer than what is kept cannot be a valid length.
+            contentLength = complete ? value : ArraySlice([UInt8(ascii: "x")])
+        } else if chunked == nil, Self.equalsIgnoringCase(name, "transfer-encoding") {
+            chunked = complete && Self.equalsIgnoringCase(value, "chunked")
         }
         return nil
     }

@@ -102,6 +102,38 @@ struct RequestAbuseTests {
         #expect(answer.hasSuffix(#"{"error":"request headers too large","limit":16384}"#))
     }
 
+    /// The request deadline that bounds a rejected connection starts once the rejection is sent:
+    /// a stream longer than requestHeaderTimeout with an oversized request pipelined behind it
+    /// ends whole, and the 431 follows.
+    @Test func aRejectionBehindALongStreamDoesNotCutIt() throws {
+        let cluster = try TestCluster(routes: ["slow": ["/delay/1200"]]) { c in c.requestHeaderTimeout = 0.5 }
+        defer { cluster.stop() }
+        let first = Array("GET /stream/slow HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        let second = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 20_000))\r\n\r\n".utf8)
+        let answer = String(decoding: try RawHTTPClient.send(port: cluster.proxyPort, raw: first + second, timeout: .seconds(10)), as: UTF8.self)
+        #expect(answer.contains(#""bytes":1024,"truncated":"#), "the upstream's end arrived: \(answer.suffix(600))")
+        let done = try #require(answer.range(of: "event: done"), "\(answer.suffix(600))")
+        let rejected = try #require(answer.range(of: "HTTP/1.1 431 "), "\(answer.suffix(600))")
+        #expect(done.upperBound <= rejected.lowerBound)
+    }
+
+    /// Complete requests pipelined before an oversized one, all in one write (so in one read of
+    /// the server's), are each answered, in order, before the 414 and the close.
+    @Test func requestsPipelinedBeforeAnOversizedOneAreAnsweredFirst() throws {
+        let cluster = try TestCluster(routes: ["a": ["/bytes/10"]])
+        defer { cluster.stop() }
+        let valid = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nHEAD /routes HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n".utf8)
+        let oversized = Array("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        let answer = String(decoding: try RawHTTPClient.send(port: cluster.proxyPort, raw: valid + oversized), as: UTF8.self)
+        // Status lines, wherever they start (a body without a final CRLF runs into the next).
+        let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { "HTTP/1.1 " + ($0.components(separatedBy: "\r\n").first ?? "") }
+        #expect(statuses == ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 414 URI Too Long"], "\(answer)")
+        #expect(answer.hasSuffix(#"{"error":"request line too long","limit":8192}"#))
+        // The HEAD response has the length of the body it does not send.
+        #expect(answer.contains("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"))
+        #expect(!answer.contains(#""routes":"#), "no body for HEAD: \(answer)")
+    }
+
     /// Slowloris: a client trickling its request headers, a byte every 20 ms, is cut at the
     /// requestHeaderTimeout of 0.5 s after it connected: not before, and not much later (the
     /// bytes keep arriving, so no read timeout can be what cuts it).

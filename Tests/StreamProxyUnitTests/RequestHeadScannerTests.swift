@@ -7,7 +7,8 @@ import Testing
     private let limits = RequestHeadScanner.Limits(maxRequestLine: 20, maxHeadersSize: 60, maxBodySize: 10)
 
     /// The verdict for `text` fed in one piece and byte by byte (which must agree), and the state after.
-    private func scan(_ text: String) -> (HTTPRequestLimit?, RequestHeadScanner.State) {
+    private func scan(_ text: String, limits: RequestHeadScanner.Limits? = nil) -> (HTTPRequestLimit?, RequestHeadScanner.State) {
+        let limits = limits ?? self.limits
         let bytes = Array(text.utf8)
         var whole = RequestHeadScanner(limits: limits)
         let verdict = bytes.withUnsafeBytes { whole.scan($0) }
@@ -65,6 +66,36 @@ import Testing
         #expect(scan(request + "5\r\nabcdeXY\r\n") == (nil, .stopped))
         // Another coding last is not chunked framing: no body is expected.
         #expect(scan("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n") == (nil, .requestLine))
+    }
+
+    /// Bodies are framed as evhttp frames them, so the next request starts where evhttp's does.
+    @Test func framingFollowsEvhttp() {
+        func scan(_ text: String) -> (HTTPRequestLimit?, RequestHeadScanner.State) {
+            self.scan(text, limits: .init(maxRequestLine: 100, maxHeadersSize: 200, maxBodySize: 10))
+        }
+        // HEAD and TRACE have no body whatever their headers say.
+        #expect(scan("HEAD /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /b HTTP/1.1\r\n\r\n") == (nil, .requestLine))
+        #expect(scan("TRACE /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nGET /b HTTP/1.1\r\n\r\n") == (nil, .requestLine))
+        #expect(scan("HEAD /a HTTP/1.1\r\nContent-Length: nonsense\r\n\r\n") == (nil, .requestLine))
+        // Chunked only when the first Transfer-Encoding is exactly "chunked"; then its length is ignored.
+        #expect(scan("POST /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") == (nil, .requestLine))
+        #expect(scan("POST /a HTTP/1.1\r\nTransfer-Encoding: CHUNKED \r\nContent-Length: 99\r\n\r\n") == (nil, .chunkSize))
+        #expect(scan("POST /a HTTP/1.1\r\nTransfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n") == (nil, .requestLine))
+        // The first Content-Length counts.
+        #expect(scan("POST /a HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 50\r\n\r\nxy") == (nil, .requestLine))
+    }
+
+    /// Where each request starts and how many ended before it: what the guard keeps for evhttp
+    /// when it cuts the buffer at a rejected request.
+    @Test func requestOffsetsAndCounts() {
+        var scanner = RequestHeadScanner(limits: limits)
+        let two = Array("GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz".utf8)
+        #expect(two.withUnsafeBytes { scanner.scan($0) } == nil)
+        #expect(scanner.requestsBefore == 2)
+        #expect(scanner.requestStart == two.count)
+        let long = Array("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8)
+        #expect(long.withUnsafeBytes { scanner.scan($0) } == .requestLine)
+        #expect(scanner.requestStart == two.count, "the rejected request starts after the two")
     }
 
     @Test func afterAVerdictTheScannerStops() {
