@@ -148,6 +148,7 @@ public final class CurlMulti {
         for event in sockets.values { event_free(event) }
         sockets.removeAll()
         event_del(timerEvent)
+        curlDueAtOnce = false
     }
 
     /// libcurl closes an idle connection only when a later transfer looks for one, so an idle
