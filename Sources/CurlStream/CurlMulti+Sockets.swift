@@ -7,6 +7,7 @@ import EventLoop
 extension CurlMulti {
 
     func watch(_ fd: curl_socket_t, _ what: Int32, for easy: UnsafeMutableRawPointer?) {
+        noteSocket(fd, watched: what != CURL_POLL_REMOVE, for: easy)
         if what == CURL_POLL_REMOVE {
             if let event = sockets.removeValue(forKey: fd) { event_free(event) }
             return
@@ -27,6 +28,7 @@ extension CurlMulti {
     }
 
     func setTimer(_ milliseconds: Int) {
+        curlDueAtOnce = milliseconds == 0
         if milliseconds < 0 {
             event_del(timerEvent)
         } else {
@@ -36,6 +38,7 @@ extension CurlMulti {
     }
 
     func timerFired() {
+        curlDueAtOnce = false
         socketAction(CCurl_SOCKET_TIMEOUT, 0)
     }
 }

@@ -55,6 +55,9 @@ public final class CurlMulti {
     var settling: [Transfer] = []
     /// ``resume(_:)``'s call into libcurl is on the stack.
     var resuming = false
+    /// libcurl's last timer request was "at once" and its timer has not fired yet: it has work
+    /// due now, such as a transfer it stopped reading at its per-call read cap.
+    var curlDueAtOnce = false
     var noticeTimer: LoopTimer!
 
     /// What this multi has done, readable from any thread.
@@ -145,6 +148,7 @@ public final class CurlMulti {
         for event in sockets.values { event_free(event) }
         sockets.removeAll()
         event_del(timerEvent)
+        curlDueAtOnce = false
     }
 
     /// libcurl closes an idle connection only when a later transfer looks for one, so an idle

@@ -1,4 +1,5 @@
 import CCurl
+import Glibc
 
 /// Ending a transfer whose consumer has what it wants: drain or cut, and the `settle` verdict
 /// (did the body end within the libcurl call that filled the consumer?).
@@ -55,13 +56,26 @@ extension Transfer {
         drainOrCut()
         return state == .draining ? count : 0
     }
+
+    /// Whether the transfer's socket has bytes libcurl has not read yet, or its peer's end of
+    /// the stream (libcurl's next read then sees the body end).
+    var socketReadable: Bool {
+        guard watchedSocket != CCurl_SOCKET_BAD else { return false }
+        var entry = pollfd(fd: watchedSocket, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) > 0 && entry.revents != 0
+    }
 }
 
 extension CurlMulti {
-    /// After a libcurl call: every transfer still settling from it heard neither more bytes nor
-    /// its end, so nothing more of its body was on the socket (libcurl reads on while the socket
-    /// is readable). Its consumer hears so, and it is drained or cut. Settles begun inside
-    /// ``resume(_:)`` wait for the first timer-driven call (`timerRun`), which reads the socket.
+    /// After a libcurl call: a transfer still settling heard neither more bytes nor its end.
+    /// That means nothing more of its body was there only once libcurl has read all it had:
+    /// libcurl reads while the socket is readable, but at most 101 reads (`receiveBufferSize`
+    /// each) per call, then leaves the rest (on the socket, or in TLS's buffer) to a call it
+    /// asks for at once by its timer. So a verdict waits
+    /// - for the first timer-driven call (`timerRun`) when the settle began inside
+    ///   ``resume(_:)`` or libcurl asked to be called at once: that call reads on;
+    /// - while the transfer's socket is still readable: its next call reads it.
+    /// Otherwise its consumer hears that nothing more followed, and it is drained or cut.
     func resolveSettles(timerRun: Bool) {
         guard !settling.isEmpty else { return }
         var waiting: [Transfer] = []
@@ -71,12 +85,35 @@ extension CurlMulti {
                 waiting.append(t)
                 continue
             }
+            if !t.settleAfterTimer && curlDueAtOnce {
+                t.settleAfterTimer = true
+                waiting.append(t)
+                continue
+            }
+            if t.socketReadable {
+                waiting.append(t)
+                continue
+            }
             notices.append((t, .unsettled(moreFollowed: false)))
             t.drainOrCut()
             // Cut outside libcurl's callbacks: libcurl does not know; take it off now.
             if case .aborting = t.state { remove(t) }
         }
         settling = waiting
+    }
+
+    /// libcurl watches `fd` for `easy`'s transfer, or no longer does: the transfer's socket.
+    func noteSocket(_ fd: curl_socket_t, watched: Bool, for easy: UnsafeMutableRawPointer?) {
+        guard let easy else { return }
+        var raw: UnsafeMutablePointer<CChar>?
+        _ = CCurl_easy_getinfo_string(easy, CURLINFO_PRIVATE, &raw)
+        guard let raw else { return }
+        let t = Unmanaged<Transfer>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
+        if watched {
+            t.watchedSocket = fd
+        } else if t.watchedSocket == fd {
+            t.watchedSocket = CCurl_SOCKET_BAD
+        }
     }
 }
 

@@ -59,9 +59,13 @@ final class Transfer {
     /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
     /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
-    /// A settle began inside ``CurlMulti/resume(_:)``: its verdict waits for the next
-    /// timer-driven call, which reads the socket the pause left unread.
+    /// The settle's verdict waits for the next timer-driven call, which reads what libcurl
+    /// left unread: the settle began inside ``CurlMulti/resume(_:)``, or libcurl stopped at its
+    /// read cap (see ``CurlMulti/resolveSettles(timerRun:)``).
     var settleAfterTimer = false
+    /// The socket libcurl last watched for this transfer (its connection's), or
+    /// `CCurl_SOCKET_BAD`.
+    var watchedSocket = CCurl_SOCKET_BAD
 
     init(id: TransferID, request: TransferRequest, consumer: TransferConsumer, tag: Int) {
         self.id = id

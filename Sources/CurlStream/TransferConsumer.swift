@@ -11,9 +11,9 @@ public enum TransferEvent {
     case body(UnsafeRawBufferPointer)
     case end(TransferSummary)
     case failed(TransferError)
-    /// The answer to `settle` when the body did not end within libcurl's call: more body bytes
-    /// followed (`moreFollowed`), or the call returned with neither more bytes nor the end
-    /// (nothing more was on the socket yet). The transfer is then finished as for `finish`.
+    /// The answer to `settle` when the body did not end with what was already there: more body
+    /// bytes followed (`moreFollowed`), or libcurl read all it had (the socket too) and found
+    /// neither more bytes nor the end. The transfer is then finished as for `finish`.
     case unsettled(moreFollowed: Bool)
 }
 
@@ -34,12 +34,13 @@ public enum TransferDirective: Sendable, Equatable {
     /// otherwise the transfer is cut (libcurl never reuses a connection it aborted).
     case finish
     /// The consumer has what it wants (the bytes of this event are taken) and asks whether the
-    /// body ends there. The transfer reports no more bytes, but takes what libcurl processes in
-    /// the same call (libcurl reads on while the socket has data); then, outside libcurl's
-    /// calls, the consumer hears `end` (the body ended within that call), `failed`, or
-    /// ``TransferEvent/unsettled(moreFollowed:)``. Bytes held back by a pause and delivered by
-    /// ``CurlMulti/resume(_:)`` are settled by the next timer-driven call, which reads the
-    /// socket the pause left unread.
+    /// body ends there. The transfer reports no more bytes, but takes what libcurl processes
+    /// until it has read what is already there (libcurl reads on while the socket has data; a
+    /// call that stops at libcurl's read cap, or a socket still readable, leaves the verdict to
+    /// libcurl's next call); then, outside libcurl's calls, the consumer hears `end` (the body
+    /// ended), `failed`, or ``TransferEvent/unsettled(moreFollowed:)``. Bytes held back by a
+    /// pause and delivered by ``CurlMulti/resume(_:)`` are settled by the next timer-driven
+    /// call, which reads the socket the pause left unread.
     case settle
     /// Stop at once (the bytes of this event are dropped).
     case cancel

@@ -108,4 +108,58 @@ struct CharsetTests {
         #expect(n.head.string("charset") == "UTF-8")
         #expect(n.head.keys.contains("contentEncoding") && n.head.string("contentEncoding") == nil)
     }
+
+    /// The gconv modules `pid` has mapped (file names, e.g. `SJIS.so`).
+    static func gconvModules(_ pid: Int32) throws -> Set<String> {
+        // Read to the end: a /proc file has no size, and a sized read stops at its first page.
+        let file = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps"))
+        defer { try? file.close() }
+        let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        return Set(maps.split(separator: "\n").compactMap { line in
+            line.range(of: "/gconv/").map { String(line[$0.upperBound...]) }
+        })
+    }
+
+    /// Each worker opens the common charsets at start: the process maps their gconv modules
+    /// before any request, and serving bodies in them loads none (no file read or dlopen on a
+    /// loop). A rarer charset's first use loads its module then.
+    @Test func theCommonCharsetsAreLoadedAtStartNotWhileServing() throws {
+        let origin = try FramedOrigin()
+        defer { origin.stop() }
+        let bodies: [(label: String, canonical: String, bytes: [UInt8])] = [
+            ("ISO-8859-1", "ISO-8859-1", [0x47, 0x72, 0xFC, 0xDF, 0x65]),  // Grüße
+            ("Shift_JIS", "SHIFT_JIS", [0x93, 0xFA, 0x96, 0x7B]),  // 日本
+            ("windows-1252", "WINDOWS-1252", [0x93, 0x80, 0x94]),  // “€”
+            ("euc-jp", "EUC-JP", [0xC6, 0xFC, 0xCB, 0xDC]),  // 日本
+            ("gb2312", "GBK", [0xC4, 0xE3]),  // 你
+            ("IBM037", "IBM037", [0xC1, 0xC2]),  // AB
+        ]
+        var routes: [String] = []
+        for (k, body) in bodies.enumerated() {
+            var response = FramedResponse(body: body.bytes, framing: .contentLength)
+            response.headers = [("Content-Type", "text/plain; charset=\(body.label)")]
+            origin.set("/c\(k)", response)
+            routes += ["--route", "c\(k)=\(origin.url("/c\(k)"))"]
+        }
+        let proxy = try ProxyProcess(arguments: routes + ["--workers", "2"])
+        defer { proxy.stop() }
+        let atStart = try Self.gconvModules(proxy.pid)
+        for module in ["ISO8859-1.so", "SJIS.so", "CP1252.so", "EUC-JP.so", "GBK.so", "BIG5.so", "EUC-KR.so"] {
+            #expect(atStart.contains(module), "\(module) mapped at start: \(atStart.sorted())")
+        }
+        #expect(!atStart.contains("IBM037.so"), "a rare charset is not loaded before its first use")
+        // Two streams per charset: the workers share the port, so each may be served by either.
+        for k in bodies.indices.dropLast() {
+            for _ in 0..<2 {
+                let (_, events, _) = try readSSE(port: proxy.port, path: "/stream/c\(k)")
+                let head = try #require(events.first { $0.event == "head" }).json()
+                #expect(head.string("charset") == bodies[k].canonical)
+            }
+        }
+        #expect(try Self.gconvModules(proxy.pid) == atStart, "no module loaded while serving the common charsets")
+        let rare = bodies.count - 1
+        let (_, events, _) = try readSSE(port: proxy.port, path: "/stream/c\(rare)")
+        #expect(try #require(events.first { $0.event == "head" }).json().string("charset") == "IBM037")
+        #expect(try Self.gconvModules(proxy.pid).contains("IBM037.so"))
+    }
 }

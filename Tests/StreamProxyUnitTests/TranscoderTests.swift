@@ -46,6 +46,23 @@ import StreamTestSupport
         #expect(pool.transcoder(for: "NOPE") == nil)
     }
 
+    /// A worker's pool opens the common charsets when it is made: the first body in each (and
+    /// in each alias of one) gets a descriptor opened then, none opened while serving.
+    @Test func thePoolOpensTheCommonCharsetsWhenMade() throws {
+        let pool = TranscoderPool(opening: Charset.common + ["X-NO-SUCH-CHARSET"])
+        #expect(pool.opened == Charset.common.count)
+        for label in ["latin1", "cp1252", "sjis", "EUC_JP", "GB2312", "KOI8R", "windows-1251", "big5"] {
+            let name = try #require(Charset.canonical(label))
+            #expect(Charset.common.contains(name), "\(label)")
+            let t = try #require(pool.transcoder(for: name), "\(label)")
+            #expect(t.charset == name)
+        }
+        #expect(pool.opened == Charset.common.count, "no descriptor opened while serving")
+        #expect(pool.transcoder(for: "X-NO-SUCH-CHARSET") == nil)
+        #expect(pool.transcoder(for: "IBM037") != nil)
+        #expect(pool.opened == Charset.common.count + 1, "a rarer charset is opened on first use")
+    }
+
     @Test func charsetNamesAreCanonical() {
         #expect(Charset.named(in: "text/html; charset=utf-8") == "UTF-8")
         #expect(Charset.named(in: "text/html;charset=\"Shift_JIS\"") == "SHIFT_JIS")

@@ -30,6 +30,13 @@ package enum Charset {
         return aliases[upper] ?? upper
     }
 
+    /// The charsets each worker opens at start (see ``TranscoderPool``): every alias target
+    /// below and the other legacy encodings most used on the web, by their canonical names.
+    package static let common = [
+        "ISO-8859-1", "ISO-8859-2", "ISO-8859-15", "WINDOWS-1250", "WINDOWS-1251", "WINDOWS-1252",
+        "KOI8-R", "SHIFT_JIS", "EUC-JP", "EUC-KR", "GBK", "GB18030", "BIG5",
+    ]
+
     /// Whether a canonical name is read as UTF-8 without conversion.
     package static func isUTF8(_ name: String) -> Bool { name == utf8 || name == "US-ASCII" }
 

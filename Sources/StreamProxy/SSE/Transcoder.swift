@@ -99,23 +99,45 @@ package final class Transcoder {
 
 /// One worker's iconv descriptors, kept per charset for the next body: opening one costs far
 /// more than resetting it. Charsets iconv does not know are remembered too. Used on one loop only.
+///
+/// The first `iconv_open` of a charset in the process reads glibc's gconv cache and `dlopen`s
+/// the charset's module under glibc's lock: file I/O a loop must not wait for while it serves.
+/// So a worker's pool opens the common charsets when it is made, at worker start, and keeps at
+/// least one descriptor of each (a module stays loaded while one of its descriptors is open;
+/// more descriptors of a loaded charset, or of an alias of one, load nothing). A rarer charset's
+/// first use in the process loads its module on the loop, once.
 package final class TranscoderPool {
     private var idle: [String: [Transcoder]] = [:]
     private var unknown: Set<String> = []
     /// Idle descriptors kept per charset, and unknown names remembered.
     private let keep: Int
     private static let maxUnknown = 64
+    /// Descriptors this pool has opened (`iconv_open` calls that succeeded).
+    package private(set) var opened = 0
 
-    package init(keep: Int = 16) { self.keep = keep }
+    /// - Parameter charsets: canonical names opened now, one descriptor each, ready for the
+    ///   first body in each (names iconv does not know are remembered as unknown).
+    package init(keep: Int = 16, opening charsets: [String] = []) {
+        self.keep = max(1, keep)
+        for charset in charsets {
+            guard let t = open(charset) else { continue }
+            idle[charset, default: []].append(t)
+        }
+    }
 
     /// A transcoder from `charset`, nil if iconv does not know it.
     package func transcoder(for charset: String) -> Transcoder? {
         if let t = idle[charset]?.popLast() { return t }
         guard !unknown.contains(charset) else { return nil }
+        return open(charset)
+    }
+
+    private func open(_ charset: String) -> Transcoder? {
         guard let t = Transcoder(charset: charset) else {
             if unknown.count < Self.maxUnknown { unknown.insert(charset) }
             return nil
         }
+        opened += 1
         return t
     }
 

@@ -196,6 +196,7 @@ final class SessionScratch {
     var output = SessionOutput()
     /// Commands being run (swapped out of `output`, so running them can never disturb it).
     var commands: [FanOutSession.Command] = []
-    /// The worker's iconv descriptors, reused by its sessions.
-    let transcoders = TranscoderPool()
+    /// The worker's iconv descriptors, reused by its sessions; the common charsets are opened
+    /// here, when the worker starts, so serving them loads no gconv module on the loop.
+    let transcoders = TranscoderPool(opening: Charset.common)
 }
