@@ -38,6 +38,9 @@ final class CurlStringList {
 /// addresses changed (a new TTL-expired answer replaces the entry), or while no transfer has
 /// yet been seen to use the entry (one cancelled before libcurl loaded it leaves nothing).
 extension CurlMulti {
+    /// What the resolver could not read of its configuration files (nil if all was well).
+    public var resolverProblem: String? { resolver.problem }
+
     /// Resolves `t`'s host, then queues it for a slot (or fails it with kind `dns`). The lookup
     /// has connectTimeout, and a redirect's no more than what is left of the chain's
     /// totalTimeout.

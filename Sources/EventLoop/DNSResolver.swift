@@ -47,7 +47,7 @@ public final class DNSResolver {
     /// that no completion runs inside ``resolve(_:timeout:_:)``.
     private var unsent: [(name: String, family: AddressFamily)] = []
     private var unsentTimer: LoopTimer!
-    /// What could not be read of the configuration (nil if all was well).
+    /// What could not be read of the configuration (nil if all was well); the worker logs it.
     public let problem: String?
 
     /// - Parameter attemptTimeout: seconds evdns waits for one server's answer before it sends
@@ -63,8 +63,13 @@ public final class DNSResolver {
         // its getaddrinfo (no TTLs) looks there. The book answers from the hosts file first.
         let rc = evdns_base_resolv_conf_parse(dns, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH | DNS_OPTION_MISC,
                                               settings.resolvConf)
-        // 6: no nameserver line; evdns then asks 127.0.0.1, as glibc does.
-        if rc != 0 && rc != 6 { problems.append("\(settings.resolvConf) could not be read (evdns error \(rc))") }
+        // 6: no nameserver line; evdns then asks 127.0.0.1, as glibc does (and so it does when
+        // the file does not exist, 1).
+        if rc == 1 {
+            problems.append("\(settings.resolvConf) could not be read: the name server asked is 127.0.0.1")
+        } else if rc != 0 && rc != 6 {
+            problems.append("\(settings.resolvConf) could not be read (evdns error \(rc))")
+        }
         // The lookup's deadline is the only timeout: evdns re-sends a query unanswered for
         // `attemptTimeout` and never gives up by itself first (its own count of attempts, from
         // resolv.conf or its default, ended lookups at various points before the deadline).
