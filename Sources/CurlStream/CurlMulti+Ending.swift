@@ -79,7 +79,9 @@ extension CurlMulti {
     /// and the pool: the one place a transfer's connection slot returns.
     func releaseConnection(_ t: Transfer, requeue: Bool = false) {
         if let easy = t.easy {
-            if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if t.headSent { counters.connectionsReused.increment() }
+            // A response heard (a head sent, or a redirect's) on no new connection: a reused one.
+            let heard = t.headSent || t.redirect.isHop
+            if t.info(CURLINFO_NUM_CONNECTS) > 0 { counters.connectionsOpened.increment() } else if heard { counters.connectionsReused.increment() }
             curl_multi_remove_handle(multi, easy)
         }
         if let easy = t.detachEasy() {

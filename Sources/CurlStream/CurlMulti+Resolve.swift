@@ -38,10 +38,19 @@ final class CurlStringList {
 /// addresses changed (a new TTL-expired answer replaces the entry), or while no transfer has
 /// yet been seen to use the entry (one cancelled before libcurl loaded it leaves nothing).
 extension CurlMulti {
-    /// Resolves `t`'s host, then queues it for a slot (or fails it with kind `dns`).
+    /// What the resolver could not read of its configuration files (nil if all was well).
+    public var resolverProblem: String? { resolver.problem }
+
+    /// Resolves `t`'s host, then queues it for a slot (or fails it with kind `dns`). The lookup
+    /// has connectTimeout, and a redirect's no more than what is left of the chain's
+    /// totalTimeout.
     func resolveThenQueue(_ t: Transfer) {
         let id = t.id
-        let lookup = resolver.resolve(t.request.host, timeout: options.connectTimeout) { [unowned self] result in
+        var timeout = options.connectTimeout
+        if let deadline = t.redirect.deadline {
+            timeout = min(timeout, max(0.001, ContinuousClock.now.duration(to: deadline).seconds))
+        }
+        let lookup = resolver.resolve(t.request.host, timeout: timeout) { [unowned self] result in
             self.lookupEnded(id, result)
         }
         switch lookup {
@@ -81,8 +90,13 @@ extension CurlMulti {
             pool.request(t.id, host: t.host, now: .now, &actions)
         case .failure(let error):
             transfers[t.id] = nil
-            count(.dns)
-            notices.append((t, .failed(TransferError(kind: .dns, message: error.description))))
+            var failure = TransferError(kind: .dns, message: error.description)
+            if case .timedOut = error.failure, let deadline = t.redirect.deadline, deadline <= .now {
+                // The redirects' totalTimeout ended it, not the name servers.
+                failure = TransferError(kind: .timeout, message: "\(error.description): the redirects took totalTimeout")
+            }
+            count(failure.kind)
+            notices.append((t, .failed(failure)))
             if transfers.isEmpty { idleTimer.schedule(after: options.keepaliveExpiry) }
         }
     }

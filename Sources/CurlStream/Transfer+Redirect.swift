@@ -7,13 +7,14 @@ import EventLoop
 struct RedirectState {
     /// Redirects followed so far.
     var followed = 0
-    /// The response being read has a Location header.
-    var sawLocation = false
+    /// The first non-empty Location header of the response being read, as sent (libcurl ignores
+    /// an empty one, and so does the multi: that 3xx is then the final response).
+    var location: String?
     /// The response being read is a redirect to follow (its headers are in).
     var isHop = false
     /// Body bytes of that redirect response, read and discarded.
     var hopBytes: Int64 = 0
-    /// The redirect's body was longer than drainLimit and was cut short.
+    /// The redirect's body was longer than drainLimit and was cut short (CURLE_WRITE_ERROR).
     var hopCut = false
     /// When totalTimeout ends for the whole chain (set at the first redirect): each hop is a
     /// libcurl transfer of its own, given what is left.
@@ -24,14 +25,20 @@ extension Transfer {
     /// Whether the response whose headers just ended is a redirect to follow: a 3xx with a
     /// Location, as libcurl itself follows them. Its head and body never reach the consumer.
     func redirectHop(status: Int) -> Bool {
-        guard (300..<400).contains(status), redirect.sawLocation else { return false }
+        guard (300..<400).contains(status), redirect.location != nil else { return false }
         redirect.isHop = true
         return true
     }
 
-    func isLocationHeader(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard line.count >= 9 else { return false }
-        return zip(line.prefix(9), "location:".utf8).allSatisfy { ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 }
+    /// Keeps the value of a `Location:` header line, trimmed as libcurl trims it; the first
+    /// non-empty one of a response counts, as in libcurl.
+    func noteLocation(_ line: UnsafeRawBufferPointer) {
+        guard redirect.location == nil, line.count >= 9,
+              zip(line.prefix(9), "location:".utf8).allSatisfy({ ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 })
+        else { return }
+        let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        let value = line.dropFirst(9).drop(while: blank).reversed().drop(while: blank).reversed()
+        if !value.isEmpty { redirect.location = String(decoding: value, as: UTF8.self) }
     }
 
     /// Limits a hop after a redirect to what is left of totalTimeout (CURLOPT_TIMEOUT_MS; a
@@ -42,14 +49,23 @@ extension Transfer {
         return CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(left.rounded(.up))))
     }
 
-    /// The absolute URL of the redirect (libcurl resolves the Location against the request's
-    /// URL once the response has ended: CURLINFO_REDIRECT_URL).
+    /// The absolute URL of the redirect: the Location resolved against the URL just fetched,
+    /// with libcurl's URL API and the flags libcurl follows a redirect with. Not
+    /// CURLINFO_REDIRECT_URL: libcurl sets that only when the response ended well, never for a
+    /// redirect whose body was cut at drainLimit.
     var redirectURL: String? {
-        guard let easy else { return nil }
-        var url: UnsafeMutablePointer<CChar>?
-        _ = CCurl_easy_getinfo_string(easy, CURLINFO_REDIRECT_URL, &url)
-        guard let url, url.pointee != 0 else { return nil }
-        return String(cString: url)
+        guard let easy, let location = redirect.location, let url = curl_url() else { return nil }
+        defer { curl_url_cleanup(url) }
+        var base: UnsafeMutablePointer<CChar>?
+        _ = CCurl_easy_getinfo_string(easy, CURLINFO_EFFECTIVE_URL, &base)
+        guard let base, curl_url_set(url, CURLUPART_URL, base, 0) == CURLUE_OK,
+              curl_url_set(url, CURLUPART_URL, location,
+                           UInt32(CURLU_URLENCODE | CURLU_ALLOW_SPACE | CURLU_NON_SUPPORT_SCHEME)) == CURLUE_OK
+        else { return nil }
+        var target: UnsafeMutablePointer<CChar>?
+        guard curl_url_get(url, CURLUPART_URL, &target, 0) == CURLUE_OK, let target else { return nil }
+        defer { curl_free(target) }
+        return String(cString: target)
     }
 
     /// A redirect's body is read and discarded so that its connection can be reused; one longer

@@ -205,9 +205,9 @@ final class Transfer {
             if info(CURLINFO_NUM_CONNECTS) == 0 { multi.reservationUnused(self) }
         }
         if line.starts(with: "HTTP/".utf8) {
-            redirect.sawLocation = false
-        } else if isLocationHeader(line) {
-            redirect.sawLocation = true
+            redirect.location = nil
+        } else if line.count > 2 {
+            noteLocation(line)
         } else if line.count <= 2, line.first == UInt8(ascii: "\r") || line.first == UInt8(ascii: "\n") {
             // End of one response's headers.
             let status = info(CURLINFO_RESPONSE_CODE)

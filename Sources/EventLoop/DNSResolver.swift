@@ -1,5 +1,6 @@
 import CEvent
 import Glibc
+import Synchronization
 
 /// evdns logs through libevent's logger, which writes to stderr in a format of its own ("[msg]
 /// Nameserver ... has failed"). What it says is already in each upstream's `dns` error, so its
@@ -32,26 +33,22 @@ public final class DNSResolver {
     private var actions: [ResolverAction] = []
     private var running = false
     private var completions: [LookupID: (ResolveResult) -> Void] = [:]
-    /// The evdns requests of each name being queried, nil once answered (evdns frees a request
-    /// after its callback); the serial tells a current query's answers from a cancelled one's.
-    private var inFlight: [String: (serial: UInt64, v4: Sent?, v6: Sent?)] = [:]
-
-    /// An evdns request and the context retained for its callback.
-    private struct Sent {
-        let request: OpaquePointer
-        let context: Unmanaged<QueryContext>
-    }
+    /// This resolver's key in ``liveResolvers``: the upper half of each query's callback argument.
+    private var registryKey: UInt32 = 0
+    /// The queries of each name being asked, by query id; nil once a family's callback ran.
+    private var inFlight: [String: (v4: UInt32?, v6: UInt32?)] = [:]
+    /// The evdns request of each query sent and not yet answered or cancelled. An id missing
+    /// here (cancelled, or its callback already ran) makes its callback do nothing.
+    private var sent: [UInt32: (name: String, family: AddressFamily, request: OpaquePointer)] = [:]
+    private var nextQuery: UInt32 = 0
     private var nextID: UInt64 = 1
-    private var nextSerial: UInt64 = 1
     private var timer: LoopTimer!
     /// Queries evdns refused (a malformed name, no memory): failed from the next loop turn, so
     /// that no completion runs inside ``resolve(_:timeout:_:)``.
     private var unsent: [(name: String, family: AddressFamily)] = []
     private var unsentTimer: LoopTimer!
-    /// What could not be read of the configuration (nil if all was well).
+    /// What could not be read of the configuration (nil if all was well); the worker logs it.
     public let problem: String?
-    /// Names sent to the name servers (each an A and an AAAA query).
-    public private(set) var namesQueried = 0
 
     /// - Parameter attemptTimeout: seconds evdns waits for one server's answer before it sends
     ///   the query again (to the next server, if any), until the lookup's deadline.
@@ -66,8 +63,13 @@ public final class DNSResolver {
         // its getaddrinfo (no TTLs) looks there. The book answers from the hosts file first.
         let rc = evdns_base_resolv_conf_parse(dns, DNS_OPTION_NAMESERVERS | DNS_OPTION_SEARCH | DNS_OPTION_MISC,
                                               settings.resolvConf)
-        // 6: no nameserver line; evdns then asks 127.0.0.1, as glibc does.
-        if rc != 0 && rc != 6 { problems.append("\(settings.resolvConf) could not be read (evdns error \(rc))") }
+        // 6: no nameserver line; evdns then asks 127.0.0.1, as glibc does (and so it does when
+        // the file does not exist, 1).
+        if rc == 1 {
+            problems.append("\(settings.resolvConf) could not be read: the name server asked is 127.0.0.1")
+        } else if rc != 0 && rc != 6 {
+            problems.append("\(settings.resolvConf) could not be read (evdns error \(rc))")
+        }
         // The lookup's deadline is the only timeout: evdns re-sends a query unanswered for
         // `attemptTimeout` and never gives up by itself first (its own count of attempts, from
         // resolv.conf or its default, ended lookups at various points before the deadline).
@@ -82,17 +84,17 @@ public final class DNSResolver {
         problem = problems.isEmpty ? nil : problems.joined(separator: "; ")
         timer = LoopTimer(loop: loop) { [unowned self] in self.expire() }
         unsentTimer = LoopTimer(loop: loop) { [unowned self] in self.failUnsent() }
+        registryKey = liveResolvers.add(Unmanaged.passUnretained(self))
     }
 
     deinit {
-        // Freed without failing them, requests in flight never call back: their contexts are
-        // released here. (Requests cancelled or answered earlier call back from the loop; their
-        // contexts hold this resolver weakly, so those callbacks only release them.)
+        // Freed without failing them, requests in flight never call back. Callbacks evdns
+        // already queued (an answer read, a cancel) still run on a later loop turn, after this:
+        // their argument is only a number, which no longer names a resolver, so they do
+        // nothing. Nothing is allocated per query outside evdns, so nothing can leak or be
+        // released twice, whether the loop runs again or not.
+        liveResolvers.remove(registryKey)
         evdns_base_free(dns, 0)
-        for query in inFlight.values {
-            query.v4?.context.release()
-            query.v6?.context.release()
-        }
     }
 
     /// What a lookup gave at once, or the id its result will come under.
@@ -126,9 +128,6 @@ public final class DNSResolver {
         runActions()
     }
 
-    /// Lookups waiting for an answer.
-    public var lookupsWaiting: Int { book.lookupsWaiting }
-
     private func failUnsent() {
         let failed = unsent
         unsent.removeAll()
@@ -143,14 +142,15 @@ public final class DNSResolver {
         runActions()
     }
 
-    fileprivate func answered(_ context: QueryContext, _ answer: FamilyAnswer) {
-        guard var query = inFlight[context.name], query.serial == context.serial else { return }
-        switch context.family {
-        case .v4: query.v4 = nil
-        case .v6: query.v6 = nil
+    /// Query `id`'s callback ran (`answer` made of its result); an id no longer sent is ignored.
+    fileprivate func answered(_ id: UInt32, _ answer: (AddressFamily) -> FamilyAnswer) {
+        guard let query = sent.removeValue(forKey: id), var both = inFlight[query.name] else { return }
+        switch query.family {
+        case .v4: both.v4 = nil
+        case .v6: both.v6 = nil
         }
-        inFlight[context.name] = query.v4 == nil && query.v6 == nil ? nil : query
-        book.answered(context.name, context.family, answer, now: .now, &actions)
+        inFlight[query.name] = both.v4 == nil && both.v6 == nil ? nil : both
+        book.answered(query.name, query.family, answer(query.family), now: .now, &actions)
         runActions()
     }
 
@@ -170,9 +170,11 @@ public final class DNSResolver {
                 send(name)
             case .cancelQuery(let name):
                 guard let query = inFlight.removeValue(forKey: name) else { break }
-                // Each still calls back (with DNS_ERR_CANCEL), which releases its context.
-                if let sent = query.v4 { evdns_cancel_request(dns, sent.request) }
-                if let sent = query.v6 { evdns_cancel_request(dns, sent.request) }
+                // Each still calls back (with DNS_ERR_CANCEL, or its answer if one is queued
+                // already), under an id no longer sent: ignored.
+                for id in [query.v4, query.v6].compactMap({ $0 }) {
+                    if let request = sent.removeValue(forKey: id)?.request { evdns_cancel_request(dns, request) }
+                }
             }
         }
         actions.removeAll(keepingCapacity: true)
@@ -185,61 +187,83 @@ public final class DNSResolver {
     }
 
     private func send(_ name: String) {
-        let serial = nextSerial
-        nextSerial += 1
-        namesQueried += 1
-        func start(_ family: AddressFamily) -> Sent? {
-            let context = Unmanaged.passRetained(QueryContext(self, name: name, serial: serial, family: family))
+        func start(_ family: AddressFamily) -> UInt32? {
+            let id = newQueryID()
+            let arg = UnsafeMutableRawPointer(bitPattern: UInt(registryKey) << 32 | UInt(id))
             let request = family == .v4
-                ? evdns_base_resolve_ipv4(dns, name, 0, dnsAnswered, context.toOpaque())
-                : evdns_base_resolve_ipv6(dns, name, 0, dnsAnswered, context.toOpaque())
+                ? evdns_base_resolve_ipv4(dns, name, 0, dnsAnswered, arg)
+                : evdns_base_resolve_ipv6(dns, name, 0, dnsAnswered, arg)
             guard let request else {
                 // Never submitted: no callback will come.
-                context.release()
                 unsent.append((name, family))
                 unsentTimer.schedule(after: 0)
                 return nil
             }
-            return Sent(request: request, context: context)
+            sent[id] = (name, family, request)
+            return id
         }
         let v4 = start(.v4)
         let v6 = start(.v6)
-        if v4 != nil || v6 != nil { inFlight[name] = (serial, v4, v6) }
+        if v4 != nil || v6 != nil { inFlight[name] = (v4, v6) }
+    }
+
+    /// A query id not in use (ids wrap after 2^32 queries).
+    private func newQueryID() -> UInt32 {
+        repeat { nextQuery &+= 1 } while sent[nextQuery] != nil
+        return nextQuery
+    }
+
+    /// The resolver whose registry key is `key`, if it still exists (on its loop's thread).
+    fileprivate static func live(_ key: UInt32) -> DNSResolver? {
+        liveResolvers.resolver(key)?.takeUnretainedValue()
     }
 }
 
-/// What an evdns callback needs: the resolver (weakly: the resolver may be gone when a
-/// cancelled request calls back) and which query it answers. Retained for the callback, which
-/// releases it.
-private final class QueryContext {
-    weak var resolver: DNSResolver?
-    let name: String
-    let serial: UInt64
-    let family: AddressFamily
+/// The resolvers that exist, by key: what an evdns callback's argument (a resolver key and a
+/// query id, no allocation) is looked up in. A resolver removes itself in `deinit`, before evdns
+/// is freed; its queued callbacks then find nothing. Each resolver is only used on its loop's
+/// thread, where its callbacks also run, so an entry found is alive for the callback's length.
+private final class ResolverRegistry: Sendable {
+    private struct Entries: @unchecked Sendable {
+        var byKey: [UInt32: Unmanaged<DNSResolver>] = [:]
+        var next: UInt32 = 0
+    }
+    private let entries = Mutex(Entries())
 
-    init(_ resolver: DNSResolver, name: String, serial: UInt64, family: AddressFamily) {
-        self.resolver = resolver
-        self.name = name
-        self.serial = serial
-        self.family = family
+    func add(_ resolver: Unmanaged<DNSResolver>) -> UInt32 {
+        entries.withLock { e in
+            repeat { e.next &+= 1 } while e.next == 0 || e.byKey[e.next] != nil
+            e.byKey[e.next] = resolver
+            return e.next
+        }
+    }
+
+    func remove(_ key: UInt32) {
+        _ = entries.withLock { $0.byKey.removeValue(forKey: key) }
+    }
+
+    func resolver(_ key: UInt32) -> Unmanaged<DNSResolver>? {
+        entries.withLock { $0.byKey[key] }
     }
 }
+
+private let liveResolvers = ResolverRegistry()
 
 private let dnsAnswered: evdns_callback_type = { result, _, count, ttl, addresses, arg in
-    let context = Unmanaged<QueryContext>.fromOpaque(arg!).takeRetainedValue()
-    guard let resolver = context.resolver else { return }
-    let answer: FamilyAnswer
-    switch result {
-    case DNS_ERR_NONE:
-        answer = .addresses(addressTexts(context.family, count: Int(count), addresses), ttl: Int(ttl))
-    case DNS_ERR_NOTEXIST:
-        answer = .notFound
-    case DNS_ERR_NODATA:
-        answer = .noData
-    default:
-        answer = .failed(String(cString: evdns_err_to_string(result)))
+    let bits = UInt(bitPattern: arg)
+    guard let resolver = DNSResolver.live(UInt32(truncatingIfNeeded: bits >> 32)) else { return }
+    resolver.answered(UInt32(truncatingIfNeeded: bits)) { family in
+        switch result {
+        case DNS_ERR_NONE:
+            .addresses(addressTexts(family, count: Int(count), addresses), ttl: Int(ttl))
+        case DNS_ERR_NOTEXIST:
+            .notFound
+        case DNS_ERR_NODATA:
+            .noData
+        default:
+            .failed(String(cString: evdns_err_to_string(result)))
+        }
     }
-    resolver.answered(context, answer)
 }
 
 /// The addresses of an evdns answer (an array of `in_addr` or `in6_addr`) as text.

@@ -88,7 +88,9 @@ public struct ResolverBook {
         case .v4: query.v4 = answer
         case .v6: query.v6 = answer
         }
-        if query.v4 != nil && query.v6 != nil {
+        // NXDOMAIN is about the name, not one family: the other's answer cannot change it (and
+        // a server that drops AAAA would otherwise keep the lookups until their deadline).
+        if (query.v4 != nil && query.v6 != nil) || answer == .notFound {
             finish(name, query, now: now, &actions)
             return
         }
@@ -155,11 +157,14 @@ public struct ResolverBook {
         cache[name].flatMap { $0.expires > now ? $0.result : nil }
     }
 
-    /// Both families are in (or the grace is over): every waiter gets the combined answer,
-    /// which is cached as its kind allows.
+    /// Both families are in (or the grace is over, or the name does not exist): every waiter
+    /// gets the combined answer, which is cached as its kind allows. The family still out is
+    /// cancelled first (evdns would re-send it until its attempts run out, and nothing would be
+    /// left to cancel it by).
     private mutating func finish(_ name: String, _ query: Query, now: ContinuousClock.Instant,
                                  _ actions: inout [ResolverAction]) {
         queries[name] = nil
+        actions.append(.cancelQuery(name))
         let result: ResolveResult
         var ttl: Duration?
         let addresses = query.addresses

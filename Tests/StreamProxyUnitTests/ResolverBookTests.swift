@@ -39,7 +39,7 @@ struct ResolverBookTests {
         #expect(actions.isEmpty, "the A answer is still to come")
         book.answered("a.test", .v4, .addresses(["192.0.2.1", "192.0.2.2"], ttl: 10), now: at(0.2), &actions)
         let all: ResolveResult = .success(["192.0.2.1", "192.0.2.2", "2001:db8::1"])
-        #expect(actions == [.deliver(id(1), all), .deliver(id(2), all)])
+        #expect(actions == [.cancelQuery("a.test"), .deliver(id(1), all), .deliver(id(2), all)])
         actions.removeAll()
         // The smaller TTL of the two families.
         #expect(book.lookup(id(3), name: "a.test", now: at(10.1), timeout: 5, &actions) == all)
@@ -119,7 +119,9 @@ struct ResolverBookTests {
         #expect(actions.count == 1, "a second cancel is a no-op")
     }
 
-    @Test func aMissingFamilyGetsAGraceThenTheAddressesInGo() {
+    /// The family still out when the grace ends is cancelled (evdns would re-send it on its own,
+    /// and a later lookup of the name could no longer cancel it), before the waiters hear.
+    @Test func aMissingFamilyGetsAGraceThenTheAddressesInGoAndItsQueryIsCancelled() {
         var book = ResolverBook()
         var actions: [ResolverAction] = []
         _ = book.lookup(id(1), name: "v4only.test", now: at(0), timeout: 5, &actions)
@@ -127,8 +129,29 @@ struct ResolverBookTests {
         #expect(book.nextDeadline() == at(0.4))
         actions.removeAll()
         book.expire(now: at(0.4), &actions)
-        #expect(actions == [.deliver(id(1), .success(["192.0.2.9"]))])
+        #expect(actions == [.cancelQuery("v4only.test"), .deliver(id(1), .success(["192.0.2.9"]))])
         #expect(book.cached("v4only.test", now: at(1)) == .success(["192.0.2.9"]))
+        #expect(book.nextDeadline() == nil && book.queriesInFlight == 0 && book.lookupsWaiting == 0)
+    }
+
+    /// NXDOMAIN for one family answers every waiter at once (the name does not exist), is
+    /// cached, and cancels the other family's query: a server that drops AAAA does not turn a
+    /// name that does not exist into a timeout at the deadline.
+    @Test func noSuchNameFromOneFamilyAnswersAtOnceAndCancelsTheOther() {
+        var book = ResolverBook()
+        var actions: [ResolverAction] = []
+        _ = book.lookup(id(1), name: "nx.test", now: at(0), timeout: 5, &actions)
+        _ = book.lookup(id(2), name: "nx.test", now: at(0), timeout: 5, &actions)
+        actions.removeAll()
+        book.answered("nx.test", .v4, .notFound, now: at(0.1), &actions)
+        let nx: ResolveResult = .failure(ResolveError(name: "nx.test", failure: .notFound))
+        #expect(actions == [.cancelQuery("nx.test"), .deliver(id(1), nx), .deliver(id(2), nx)])
+        #expect(book.nextDeadline() == nil && book.queriesInFlight == 0 && book.lookupsWaiting == 0)
+        #expect(book.cached("nx.test", now: at(1)) == nx)
+        actions.removeAll()
+        // The cancelled AAAA's late answer changes nothing.
+        book.answered("nx.test", .v6, .noData, now: at(0.2), &actions)
+        #expect(actions.isEmpty)
     }
 
     @Test func theCacheIsBounded() {

@@ -35,7 +35,9 @@ extension ProxyConfig {
         try checkDuration(heartbeat, "heartbeat")
         try checkCORS()
         try checkCAFile()
-        try checkReadable(resolvConf, "resolvConf")
+        // Without /etc/resolv.conf the resolver asks 127.0.0.1, as glibc does; a file named
+        // in the configuration must be there.
+        if resolvConf != ProxyConfig().resolvConf { try checkReadable(resolvConf, "resolvConf") }
         try checkReadable(hostsFile, "hostsFile")
         try checkDuration(shutdownGrace, "shutdownGrace", allowZero: true)
         try checkDuration(requestHeaderTimeout, "requestHeaderTimeout")

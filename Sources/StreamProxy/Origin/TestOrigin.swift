@@ -24,6 +24,10 @@ final class TestOrigin {
     private var stats = OriginStats()
     /// Responses in progress, kept alive until they end or their client leaves.
     private var responses: [ObjectIdentifier: OriginResponse] = [:]
+    /// Delayed replies not yet made: held here, not by themselves, so that an origin stopped
+    /// before they fire frees them (and its loop) instead of leaking them.
+    private var timers: [Int: LoopTimer] = [:]
+    private var nextTimer = 0
 
     /// - Parameter server: the server whose connection counts `/stats` reports.
     init(loop: EventLoop, server: @escaping () -> HTTPServer?) {
@@ -131,12 +135,14 @@ final class TestOrigin {
     /// Runs `body` after `seconds` (at once for 0), keeping the timer alive until it fires.
     private func later(_ seconds: Double, _ body: @escaping () -> Void) {
         guard seconds > 0 else { return body() }
-        let holder = TimerHolder()
-        holder.timer = LoopTimer(loop: loop) {
+        let key = nextTimer
+        nextTimer += 1
+        let timer = LoopTimer(loop: loop) { [unowned self] in
             body()
-            holder.timer = nil
+            timers[key] = nil
         }
-        holder.timer?.schedule(after: seconds)
+        timers[key] = timer
+        timer.schedule(after: seconds)
     }
 
     private func badRequest(_ request: HTTPRequest, _ message: String) {
@@ -159,8 +165,4 @@ final class TestOrigin {
 }
 
 /// A timer that keeps itself alive until it fires (the origin's delays are fire-and-forget).
-private final class TimerHolder {
-    var timer: LoopTimer?
-}
-
 let jsonType = ("Content-Type", "application/json")

@@ -31,6 +31,8 @@ final class ProxyWorker {
         curl = try CurlMulti(loop: loop, options: config.transferOptions, budget: budget, worker: index)
         let logger = Logging.makeLogger(label: "stream-proxy", level: config.logLevel)
         curl.onWarning = { logger.warning("worker \(index): \($0)") }
+        // Every worker reads the same files: what went wrong is said once.
+        if index == 0, let problem = curl.resolverProblem { logger.warning("\(problem)") }
         self.metrics = metrics.addWorker(index, curl: curl.counters)
         // The server hands requests to `handle`, which exists once `self` does.
         var handler: ((HTTPRequest) -> Void)?
