@@ -67,8 +67,9 @@ public final class CurlMulti {
         self.loop = loop
         self.options = options
         self.budget = budget
-        self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout))
-        self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections)
+        self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout),
+                                     maxStreamsPerConnection: options.maxStreamsPerConnection)
+        self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
         timerEvent = event_new(loop.base, -1, 0, curlTimerFired, me)
@@ -96,17 +97,27 @@ public final class CurlMulti {
         pool.close()
     }
 
-    private static func makeMultiHandle(maxConnections: Int) throws(CurlMultiError) -> UnsafeMutableRawPointer {
+    private static func makeMultiHandle(maxConnections: Int, options: TransferOptions) throws(CurlMultiError)
+        -> UnsafeMutableRawPointer
+    {
         guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
         // No libcurl connection limits: the pool's leases (taken in the open-socket callback)
         // enforce them exactly; libcurl's own would count dead connections still in its cache
         // and queue transfers out of our sight. Its cache counts connections in use too and
         // closes an idle one whenever it holds more than MAXCONNECTS, so it may hold every
         // connection the budget allows; the pool enforces maxKeepalive itself.
-        let rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
+        var rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
         guard rc == CURLM_OK else {
             curl_multi_cleanup(multi)
             throw CurlMultiError(rc, call: "curl_multi_setopt(MAXCONNECTS)")
+        }
+        // At this many streams an HTTP/2 connection counts as full (as at the server's own
+        // SETTINGS_MAX_CONCURRENT_STREAMS, if lower): libcurl then opens another connection for
+        // the next transfer (lib/url.c ConnectionExists skips full ones), which takes a lease.
+        rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, options.maxStreamsPerConnection)
+        guard rc == CURLM_OK else {
+            curl_multi_cleanup(multi)
+            throw CurlMultiError(rc, call: "curl_multi_setopt(MAX_CONCURRENT_STREAMS)")
         }
         return multi
     }
@@ -136,7 +147,7 @@ public final class CurlMulti {
     /// them all.
     func recycleIfIdle() {
         guard transfers.isEmpty, ledger.hasSockets else { return }
-        guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections) else { return }
+        guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options) else { return }
         closeMultiHandle()
         multi = fresh
         attachCallbacks()

@@ -1,3 +1,4 @@
+import CCurl
 import Synchronization
 
 /// What a ``CurlMulti`` has done, readable from any thread (for metrics).
@@ -25,6 +26,10 @@ public final class CurlMultiCounters: Sendable {
     /// Times another worker asked this one to look at its pool (a lease came free, or a
     /// connection it holds idle is wanted).
     public let pokes = Atomic<Int>(0)
+    /// Upstream response heads, by the HTTP version they came in.
+    public let responsesHTTP10 = Atomic<Int>(0)
+    public let responsesHTTP11 = Atomic<Int>(0)
+    public let responsesHTTP2 = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)
@@ -39,6 +44,16 @@ public final class CurlMultiCounters: Sendable {
     /// Transfers that failed with `kind`.
     public func failed(_ kind: TransferErrorKind) -> Int {
         withFailures(kind) { $0.load(ordering: .relaxed) }
+    }
+
+    /// `httpVersion`: CURLINFO_HTTP_VERSION (libcurl's CURL_HTTP_VERSION_ values).
+    func recordResponse(httpVersion: Int) {
+        switch httpVersion {
+        case Int(CURL_HTTP_VERSION_1_0): responsesHTTP10.increment()
+        case Int(CURL_HTTP_VERSION_1_1): responsesHTTP11.increment()
+        case Int(CURL_HTTP_VERSION_2_0): responsesHTTP2.increment()
+        default: break  // HTTP/3 is not built into this libcurl
+        }
     }
 
     func recordFailure(_ kind: TransferErrorKind) {

@@ -10,7 +10,7 @@ extension PoolStateMachine {
                 hosts[h].queue.popFirst()
                 continue
             }
-            if hosts[h].idle > 0 && !w.needsNewConnection {
+            if startsWithoutLease(h, needsNewConnection: w.needsNewConnection) {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
@@ -18,6 +18,7 @@ extension PoolStateMachine {
             let result = budget.tryAcquire(hosts[h].budget)
             if result == .granted {
                 hosts[h].open += 1
+                hosts[h].fullAt = nil
                 grant(e, host: h, lease: true, &actions)
                 continue
             }
@@ -47,6 +48,7 @@ extension PoolStateMachine {
         waiters[e.id] = nil
         hosts[h].waiting -= 1
         hosts[h].busy += 1
+        if lease { hosts[h].reserved += 1 }
         running[e.id] = Running(host: h, reserved: lease)
         publish(h)
         actions.append(.start(e.id, lease: lease))
@@ -99,7 +101,9 @@ extension PoolStateMachine {
     /// another host has waited longer for the total, or another worker that waits holds less
     /// than its fair share (then its lease is worth more there); what nobody here wants may go
     /// to other workers (see ``releaseUnwanted(_:forTotal:deferringPeers:_:)``).
+    /// On a multiplexed host, waiters first take the free streams (which cost nobody a lease).
     mutating func reconsider(_ h: Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
+        if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
         guard hosts[h].idle > 0 else { return }
         if hosts[h].waiting > 0 && owesPeers(h) {
             hosts[h].owedGiveUps += 1
@@ -157,7 +161,7 @@ extension PoolStateMachine {
         // may still reuse what else is idle.
         if hosts[h].owedGiveUps > 0 || hosts[h].waiting > 0 && owesPeers(h, taking: 1) {
             hosts[h].owedGiveUps = max(0, hosts[h].owedGiveUps - 1)
-            if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, reuseOnly: true, &actions) }
+            if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, reuseOnly: true, &actions) }
             for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
             // If they do not take it, this worker's waiters do, at the hand-over.
             scheduleHandover(&actions)

@@ -31,6 +31,12 @@ enum PoolAction: Equatable {
 /// goes idle with nobody here wanting it is handed to a waiting worker after `handoverDelay`, and
 /// two busy workers settle at an even split of a limit (``owesPeers(_:)``). No operation scans
 /// the waiting transfers.
+///
+/// A host that answers in HTTP/2 (``protocolSeen(host:multiplexed:_:)``) is *multiplexed*: each of
+/// its connections carries up to `maxStreamsPerConnection` transfers, so its waiters start
+/// without a lease while `open × maxStreamsPerConnection − busy` streams are free, and take a
+/// lease (a new connection) only beyond that. The limits still count connections (leases); a
+/// multiplexed connection counts as idle only when the counts prove it (`open − busy`).
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -38,6 +44,8 @@ struct PoolStateMachine {
     /// This pool's index among the budget's workers.
     let worker: Int
     let poolTimeout: Duration
+    /// Transfers one connection of a multiplexed host carries at once.
+    let maxStreamsPerConnection: Int
 
     var hosts: [Host] = []
     private var hostIDs: [String: Int] = [:]
@@ -68,6 +76,8 @@ struct PoolStateMachine {
         var waiting = 0
         var open = 0
         var busy = 0
+        /// Transfers holding a lease that no socket has taken yet (counted in `open` and `busy`).
+        var reserved = 0
         var block = Block.none
         var inTotalQueue = false
         /// A give-up found no idle socket although the counts said so: not offered as idle
@@ -77,6 +87,12 @@ struct PoolStateMachine {
         /// taken back by this worker's waiters.
         var owedGiveUps = 0
         var published = (host: 0, total: 0, idle: 0, held: 0)
+        /// Responses arrive in HTTP/2: a connection carries several transfers.
+        var multiplexed = false
+        /// Transfers the connections were carrying when libcurl found them all full (the server
+        /// allows fewer streams than maxStreamsPerConnection): the most assumed until the host
+        /// gains a lease.
+        var fullAt: Int?
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -107,11 +123,12 @@ struct PoolStateMachine {
         var reserved: Bool
     }
 
-    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration) {
-        precondition(worker < budget.workers)
+    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration, maxStreamsPerConnection: Int = 100) {
+        precondition(worker < budget.workers && maxStreamsPerConnection > 0)
         self.budget = budget
         self.worker = worker
         self.poolTimeout = poolTimeout
+        self.maxStreamsPerConnection = maxStreamsPerConnection
     }
 
     /// The local id of `hostKey`.
@@ -145,7 +162,7 @@ struct PoolStateMachine {
         hosts[h].queue.append(Entry(id: id, sequence: sequence))
         hosts[h].waiting += 1
         expiries.append(Entry(id: id, sequence: sequence))
-        let reuses = hosts[h].idle > 0 && !needsNewConnection
+        let reuses = startsWithoutLease(h, needsNewConnection: needsNewConnection)
         if hosts[h].block == .none || reuses {
             // Transfers of other hosts that wait for the total came first: a free lease is theirs.
             if waitingOnTotal > 0 && !reuses { serveTotal(&actions) }
@@ -173,13 +190,17 @@ struct PoolStateMachine {
         if var r = running[id], r.reserved, r.host == h {
             r.reserved = false
             running[id] = r
+            hosts[h].reserved -= 1
+            // A new multiplexed connection: its streams are free for the waiters here.
+            if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
             return true
         }
         guard budget.tryAcquire(hosts[h].budget) == .granted else { return false }
         hosts[h].open += 1
+        hosts[h].fullAt = nil
         changed(h)
         // The transfer did not take the idle connection it was admitted for: a waiter may.
-        if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, &actions) }
+        if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, &actions) }
         var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
         releaseUnwanted(h, forTotal: &forTotal, deferringPeers: true, &actions)
         return true
@@ -190,6 +211,7 @@ struct PoolStateMachine {
         guard var r = running[id], r.reserved else { return }
         r.reserved = false
         running[id] = r
+        hosts[r.host].reserved -= 1
         leaseReturned(r.host, &actions)
     }
 
@@ -213,6 +235,7 @@ struct PoolStateMachine {
         let h = r.host
         hosts[h].busy -= 1
         if r.reserved {
+            hosts[h].reserved -= 1
             hosts[h].idleSuspect = false
             leaseReturned(h, &actions)
             return
@@ -222,9 +245,12 @@ struct PoolStateMachine {
     }
 
     /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
-    /// multi handle and waits again, now for a lease of its own.
+    /// multi handle and waits again, now for a lease of its own. On a multiplexed host libcurl
+    /// wanted a new connection because every stream was taken: the host's connections carry no
+    /// more than they do now, until it gains a lease.
     mutating func requeue(_ id: TransferID, now: Instant, _ actions: inout [PoolAction]) {
         guard let h = running[id]?.host else { return }
+        if hosts[h].multiplexed { hosts[h].fullAt = min(hosts[h].fullAt ?? .max, hosts[h].busy - 1) }
         transferEnded(id, &actions)
         request(id, host: h, now: now, needsNewConnection: true, &actions)
     }
@@ -260,6 +286,7 @@ struct PoolStateMachine {
             for _ in 0..<hosts[h].open { budget.release(hosts[h].budget) }
             hosts[h].open = 0
             hosts[h].busy = 0
+            hosts[h].reserved = 0
             hosts[h].waiting = 0
             hosts[h].block = .none
             publish(h)

@@ -49,6 +49,9 @@ final class Transfer {
     var contentLength: Int64?
     var bytesReceived: Int64 = 0
     var sawLocation = false
+    /// The response came in HTTP/2 (known at the head): its connection carries other transfers,
+    /// so a `finish` never drains it but resets the stream alone.
+    var multiplexed = false
     /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
     /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
@@ -102,7 +105,10 @@ final class Transfer {
             break
         case .finish:
             reporting = false
-            if case .running = state, let length = contentLength,
+            // An HTTP/2 stream is cut: libcurl resets that stream only (RST_STREAM) and keeps the
+            // connection (lib/multi.c multi_done closes a connection after a premature end only
+            // when it is not multiplexed), so draining would save nothing.
+            if case .running = state, !multiplexed, let length = contentLength,
                length - bytesReceived <= Int64(multi.options.drainLimit) {
                 state = .draining
                 multi.counters.drained.increment()
@@ -195,6 +201,7 @@ final class Transfer {
     func sendHead() {
         guard let easy else { return }
         headSent = true
+        multi.headArrived(self)
         var type: UnsafeMutablePointer<CChar>?
         _ = CCurl_easy_getinfo_string(easy, CURLINFO_CONTENT_TYPE, &type)
         var length: curl_off_t = -1

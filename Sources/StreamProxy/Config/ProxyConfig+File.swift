@@ -82,6 +82,9 @@ extension ProxyConfig {
         "cors": { config, value, key throws(ConfigError) in config.cors = try value.strings(key) },
         "corsCredentials": { config, value, key throws(ConfigError) in config.corsCredentials = try value.bool(key) },
         "caFile": { config, value, key throws(ConfigError) in config.caFile = try value.optionalString(key) },
+        // `1.1` may be written as a number.
+        "upstreamHTTP": { config, value, key throws(ConfigError) in config.upstreamHTTP = try value.numberOrStringText(key) },
+        "maxStreamsPerConnection": count(\.maxStreamsPerConnection),
         "shutdownGrace": duration(\.shutdownGrace),
         "requestHeaderTimeout": duration(\.requestHeaderTimeout),
         "logLevel": { config, value, key throws(ConfigError) in config.logLevel = try value.string(key) },

@@ -12,6 +12,8 @@ extension ProxyConfig {
         o.poolTimeout = poolTimeout
         o.drainLimit = drainLimit
         o.caFile = caFile
+        o.upstreamHTTP = UpstreamHTTP(rawValue: upstreamHTTP) ?? .auto
+        o.maxStreamsPerConnection = maxStreamsPerConnection
         return o
     }
 

@@ -1,0 +1,28 @@
+/// The pool's view of multiplexed (HTTP/2) hosts: what a response's protocol tells it, and the
+/// streams a host's connections have free.
+extension PoolStateMachine {
+    /// A response of `host` arrived in HTTP/2 (`multiplexed`) or HTTP/1.x. Its connections are
+    /// counted as carrying up to `maxStreamsPerConnection` transfers each from now on, or one:
+    /// waiters may start on the free streams at once.
+    mutating func protocolSeen(host h: Int, multiplexed: Bool, _ actions: inout [PoolAction]) {
+        guard hosts[h].multiplexed != multiplexed else { return }
+        hosts[h].multiplexed = multiplexed
+        hosts[h].fullAt = nil
+        if hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
+    }
+
+    /// Whether a waiter of `h` starts without a lease: on a free stream of a multiplexed host,
+    /// or else on an idle connection (unless libcurl refused to reuse one for it).
+    func startsWithoutLease(_ h: Int, needsNewConnection: Bool) -> Bool {
+        hosts[h].multiplexed ? freeStreams(h) > 0 : hosts[h].idle > 0 && !needsNewConnection
+    }
+
+    /// Streams free on the connections of multiplexed host `h`. Leases not yet taken by a socket
+    /// add none: libcurl may yet put their transfers on a stream of an open connection (and the
+    /// lease returns); once a socket takes one, its streams count.
+    func freeStreams(_ h: Int) -> Int {
+        let sockets = hosts[h].open - hosts[h].reserved
+        let capacity = min(sockets * maxStreamsPerConnection, hosts[h].fullAt ?? .max)
+        return max(0, capacity - hosts[h].busy)
+    }
+}
