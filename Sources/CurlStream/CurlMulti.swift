@@ -31,6 +31,9 @@ public final class CurlMulti {
     var sockets: [curl_socket_t: OpaquePointer] = [:]
 
     var transfers: [TransferID: Transfer] = [:]
+    /// HTTP/2 transfers cut inside a libcurl call: taken off once it returns (see
+    /// ``Transfer/cutReturn(_:)``).
+    var cutInCall: [Transfer] = []
     var pool: PoolStateMachine
     /// Actions the pool returned that have not run yet.
     var actions: [PoolAction] = []
@@ -187,6 +190,7 @@ public final class CurlMulti {
         // A transfer cut from inside the call is taken off now (libcurl only reports it done
         // from its next socket action).
         if case .aborting = t.state { remove(t) }
+        removeCut()
         runPool()
         deliverNoticesSoon()
     }

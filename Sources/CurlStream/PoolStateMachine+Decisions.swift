@@ -14,7 +14,7 @@ extension PoolStateMachine {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
-            if reuseOnly { return }
+            if reuseOnly || hosts[h].multiplexed && hosts[h].connecting > 0 { return }
             let result = budget.tryAcquire(hosts[h].budget)
             if result == .granted {
                 hosts[h].open += 1
@@ -49,7 +49,12 @@ extension PoolStateMachine {
         hosts[h].waiting -= 1
         hosts[h].busy += 1
         if lease { hosts[h].reserved += 1 }
-        running[e.id] = Running(host: h, reserved: lease)
+        // On a multiplexed host a lease means a new connection (the streams are taken): libcurl
+        // 7.88 does not multiplex onto a connection still being set up, so the waiters after
+        // this one wait for it rather than each opening their own.
+        let opens = lease && hosts[h].multiplexed
+        if opens { hosts[h].connecting += 1 }
+        running[e.id] = Running(host: h, reserved: lease, opensConnection: opens)
         publish(h)
         actions.append(.start(e.id, lease: lease))
     }

@@ -11,6 +11,22 @@ extension PoolStateMachine {
         if hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
     }
 
+    /// `id`'s response head arrived: if it opened a new connection of a multiplexed host, that
+    /// connection's streams are there for the waiters.
+    mutating func responded(_ id: TransferID, _ actions: inout [PoolAction]) {
+        guard var r = running[id], r.opensConnection else { return }
+        connectionShown(r, &actions)
+        r.opensConnection = false
+        running[id] = r
+        if hosts[r.host].waiting > 0 { admit(r.host, &actions) }
+    }
+
+    /// A transfer that opened a connection of a multiplexed host has had its response (or ended).
+    mutating func connectionShown(_ r: Running, _ actions: inout [PoolAction]) {
+        hosts[r.host].connecting -= 1
+        if !r.reserved { hosts[r.host].connectingSockets -= 1 }
+    }
+
     /// Whether a waiter of `h` starts without a lease: on a free stream of a multiplexed host,
     /// or else on an idle connection (unless libcurl refused to reuse one for it).
     func startsWithoutLease(_ h: Int, needsNewConnection: Bool) -> Bool {
@@ -21,7 +37,7 @@ extension PoolStateMachine {
     /// add none: libcurl may yet put their transfers on a stream of an open connection (and the
     /// lease returns); once a socket takes one, its streams count.
     func freeStreams(_ h: Int) -> Int {
-        let sockets = hosts[h].open - hosts[h].reserved
+        let sockets = hosts[h].open - hosts[h].reserved - hosts[h].connectingSockets
         let capacity = min(sockets * maxStreamsPerConnection, hosts[h].fullAt ?? .max)
         return max(0, capacity - hosts[h].busy)
     }

@@ -93,6 +93,10 @@ struct PoolStateMachine {
         /// allows fewer streams than maxStreamsPerConnection): the most assumed until the host
         /// gains a lease.
         var fullAt: Int?
+        /// Transfers opening a new connection of a multiplexed host (`opensConnection`), and
+        /// those of them whose socket is open.
+        var connecting = 0
+        var connectingSockets = 0
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -121,6 +125,9 @@ struct PoolStateMachine {
         let host: Int
         /// Holds a lease that no socket has taken yet.
         var reserved: Bool
+        /// Took a lease on a multiplexed host for a new connection, whose streams are not
+        /// counted until this transfer's response shows the connection up.
+        var opensConnection = false
     }
 
     init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration, maxStreamsPerConnection: Int = 100) {
@@ -191,8 +198,7 @@ struct PoolStateMachine {
             r.reserved = false
             running[id] = r
             hosts[h].reserved -= 1
-            // A new multiplexed connection: its streams are free for the waiters here.
-            if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
+            if r.opensConnection { hosts[h].connectingSockets += 1 }
             return true
         }
         guard budget.tryAcquire(hosts[h].budget) == .granted else { return false }
@@ -210,6 +216,10 @@ struct PoolStateMachine {
     mutating func reservationUnused(_ id: TransferID, _ actions: inout [PoolAction]) {
         guard var r = running[id], r.reserved else { return }
         r.reserved = false
+        if r.opensConnection {
+            r.opensConnection = false
+            hosts[r.host].connecting -= 1
+        }
         running[id] = r
         hosts[r.host].reserved -= 1
         leaseReturned(r.host, &actions)
@@ -234,6 +244,7 @@ struct PoolStateMachine {
         guard let r = running.removeValue(forKey: id) else { return }
         let h = r.host
         hosts[h].busy -= 1
+        if r.opensConnection { connectionShown(r, &actions) }
         if r.reserved {
             hosts[h].reserved -= 1
             hosts[h].idleSuspect = false
@@ -287,6 +298,8 @@ struct PoolStateMachine {
             hosts[h].open = 0
             hosts[h].busy = 0
             hosts[h].reserved = 0
+            hosts[h].connecting = 0
+            hosts[h].connectingSockets = 0
             hosts[h].waiting = 0
             hosts[h].block = .none
             publish(h)

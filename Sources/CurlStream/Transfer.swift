@@ -128,6 +128,17 @@ final class Transfer {
         guard case .running = state else { return }
         state = .aborting
         multi.counters.cut.increment()
+        if multiplexed { multi.cutInCall.append(self) }
+    }
+
+    /// What the write callback returns for bytes of a transfer being cut. A short count ends an
+    /// HTTP/1.1 transfer (CURLE_WRITE_ERROR; its connection closes). An HTTP/2 stream takes them
+    /// and is removed once libcurl's call returns: libcurl 7.88 resets that stream alone either
+    /// way, but after a short count it may leave the connection's unprocessed input behind, and
+    /// the next transfer then finds the idle connection "dead" (lib/http2.c http2_connisdead
+    /// overwrites the input buffer); taking the bytes lets libcurl process that input first.
+    func cutReturn(_ data: UnsafeRawBufferPointer) -> Int {
+        multiplexed ? data.count : 0
     }
 
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
@@ -138,7 +149,7 @@ final class Transfer {
             bytesReceived += Int64(data.count)
             return data.count
         case .aborting, .queued:
-            return 0
+            return cutReturn(data)
         case .running:
             break
         }
@@ -149,7 +160,7 @@ final class Transfer {
                 bytesReceived += Int64(data.count)
                 return data.count
             case .aborting, .queued:
-                return 0
+                return cutReturn(data)
             case .running:
                 break
             }
@@ -165,9 +176,9 @@ final class Transfer {
             return Int(CCurl_WRITEFUNC_PAUSE)
         case .finish:
             // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
-            return state == .draining ? data.count : 0
+            return state == .draining ? data.count : cutReturn(data)
         case .cancel:
-            return 0
+            return cutReturn(data)
         }
     }
 
