@@ -18,6 +18,7 @@ extension PoolStateMachine {
         connectionShown(r, &actions)
         r.opensConnection = false
         running[id] = r
+        hosts[r.host].fullAt = nil
         if hosts[r.host].waiting > 0 { admit(r.host, &actions) }
     }
 

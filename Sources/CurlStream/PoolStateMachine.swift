@@ -201,9 +201,18 @@ struct PoolStateMachine {
             if r.opensConnection { hosts[h].connectingSockets += 1 }
             return true
         }
+        // On a multiplexed host libcurl found every stream taken: one new connection at a time
+        // (libcurl does not multiplex onto one still being set up, so each would open its own).
+        if hosts[h].multiplexed && hosts[h].connecting > 0 { return false }
         guard budget.tryAcquire(hosts[h].budget) == .granted else { return false }
         hosts[h].open += 1
         hosts[h].fullAt = nil
+        if hosts[h].multiplexed, var r = running[id], r.host == h {
+            r.opensConnection = true
+            running[id] = r
+            hosts[h].connecting += 1
+            hosts[h].connectingSockets += 1
+        }
         changed(h)
         // The transfer did not take the idle connection it was admitted for: a waiter may.
         if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, &actions) }
