@@ -14,7 +14,15 @@ extension PoolStateMachine {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
-            if reuseOnly || hosts[h].multiplexed && hosts[h].connecting > 0 { return }
+            if reuseOnly { return }
+            if hosts[h].multiplexed && hosts[h].connecting > 0 {
+                // They wait for that connection, not for a lease: nobody is asked for one.
+                if hosts[h].block != .none {
+                    hosts[h].block = .none
+                    publish(h)
+                }
+                return
+            }
             let result = budget.tryAcquire(hosts[h].budget)
             if result == .granted {
                 hosts[h].open += 1
@@ -108,6 +116,9 @@ extension PoolStateMachine {
     /// to other workers (see ``releaseUnwanted(_:forTotal:deferringPeers:_:)``).
     /// On a multiplexed host, waiters first take the free streams (which cost nobody a lease).
     mutating func reconsider(_ h: Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
+        // A connection without streams takes transfers whatever the others carried when libcurl
+        // found them full.
+        if hosts[h].idle > 0 { hosts[h].fullAt = nil }
         if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
         guard hosts[h].idle > 0 else { return }
         if hosts[h].waiting > 0 && owesPeers(h) {

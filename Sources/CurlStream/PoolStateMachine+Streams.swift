@@ -34,12 +34,14 @@ extension PoolStateMachine {
         hosts[h].multiplexed ? freeStreams(h) > 0 : hosts[h].idle > 0 && !needsNewConnection
     }
 
-    /// Streams free on the connections of multiplexed host `h`. Leases not yet taken by a socket
-    /// add none: libcurl may yet put their transfers on a stream of an open connection (and the
-    /// lease returns); once a socket takes one, its streams count.
+    /// Streams free on the connections of multiplexed host `h` that are up. Leases not yet taken
+    /// by a socket add none, nor do connections still being opened; the transfers holding those
+    /// take none (one that libcurl puts on a stream after all returns its lease, and the pool
+    /// learns of a full connection from a refused socket: see `fullAt`).
     func freeStreams(_ h: Int) -> Int {
-        let sockets = hosts[h].open - hosts[h].reserved - hosts[h].connectingSockets
-        let capacity = min(sockets * maxStreamsPerConnection, hosts[h].fullAt ?? .max)
-        return max(0, capacity - hosts[h].busy)
+        let host = hosts[h]
+        let sockets = host.open - host.reserved - host.connectingSockets
+        let capacity = min(sockets * maxStreamsPerConnection, host.fullAt ?? .max)
+        return max(0, capacity - (host.busy - host.reserved - host.connectingSockets))
     }
 }

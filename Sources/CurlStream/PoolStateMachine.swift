@@ -198,7 +198,15 @@ struct PoolStateMachine {
             r.reserved = false
             running[id] = r
             hosts[h].reserved -= 1
+            // A new connection of a multiplexed host: its streams count once it shows up.
+            if hosts[h].multiplexed && !r.opensConnection {
+                r.opensConnection = true
+                hosts[h].connecting += 1
+            }
             if r.opensConnection { hosts[h].connectingSockets += 1 }
+            running[id] = r
+            // Its transfer no longer counts on the others' streams.
+            if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, reuseOnly: true, &actions) }
             return true
         }
         // On a multiplexed host libcurl found every stream taken: one new connection at a time
@@ -258,10 +266,12 @@ struct PoolStateMachine {
             hosts[h].reserved -= 1
             hosts[h].idleSuspect = false
             leaseReturned(h, &actions)
-            return
+        } else {
+            changed(h)
+            reconsider(h, deferringPeers: true, &actions)
         }
-        changed(h)
-        reconsider(h, deferringPeers: true, &actions)
+        // Its connection never showed up: the waiters that waited for it try again.
+        if r.opensConnection && hosts[h].waiting > 0 { admit(h, &actions) }
     }
 
     /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
