@@ -207,32 +207,6 @@ extension PoolStateMachine {
         }
     }
 
-    /// Whether this worker, though its own transfers wait for `h`, should let a connection to `h`
-    /// go to another worker: one that waits (for `h`, or for the total) while it holds clearly
-    /// fewer leases than its fair share, and this worker more. The share is the limit split evenly
-    /// among the workers that wait, so that two busy workers settle at half each instead of the
-    /// first one keeping every connection (each hand-over costs a new connection, so it stops
-    /// once the split is even).
-    /// `taking`: leases this worker would add by keeping what is at stake (1 for a lease just
-    /// returned; 0 for an idle connection, already counted).
-    mutating func owesPeers(_ h: Int, taking: Int = 0) -> Bool {
-        let b = hosts[h].budget
-        if b.waitingSum.load(ordering: .sequentiallyConsistent) > b.waiting[worker].value {
-            let share = max(1, budget.maxConnectionsPerHost / budget.competing(b.waiting, me: worker))
-            if hosts[h].open + taking > share && budget.anyShort(of: share, waiting: b.waiting, held: b.held, excluding: worker) {
-                return true
-            }
-        }
-        if budget.waitingOnTotal.load(ordering: .sequentiallyConsistent) > waitingOnTotal {
-            let waits = budget.published.map(\.waitingOnTotal), held = budget.published.map(\.held)
-            let share = max(1, budget.maxConnections / budget.competing(waits, me: worker))
-            if held[worker].value + taking > share && budget.anyShort(of: share, waiting: waits, held: held, excluding: worker) {
-                return true
-            }
-        }
-        return false
-    }
-
     /// The first live entry of `h`'s queue (stale ones are dropped on the way).
     mutating func head(_ h: Int) -> Entry? {
         while let e = hosts[h].queue.first {

@@ -1,19 +1,3 @@
-/// What a ``PoolStateMachine`` asks its shell to do, in order, once libcurl's calls have returned.
-enum PoolAction: Equatable {
-    /// Put the transfer on the multi handle. With `lease` it holds a new lease, under which
-    /// libcurl may open a connection; without, it is expected to reuse an idle one.
-    case start(TransferID, lease: Bool)
-    /// The transfer waited `poolTimeout` for a slot: fail it with kind `pool`.
-    case timedOut(TransferID)
-    /// Shut down one idle connection to `host`, then report ``PoolStateMachine/socketGone(host:_:)``,
-    /// or ``PoolStateMachine/noIdleConnection(host:_:)`` if there was none.
-    case giveUpIdle(host: Int)
-    /// Ask worker `n` to look at its pool (``PoolStateMachine/poked(_:)`` there).
-    case poke(worker: Int)
-    /// Call ``PoolStateMachine/handover(_:)`` after ``PoolStateMachine/handoverDelay``.
-    case scheduleHandover
-}
-
 /// One worker's upstream pool: which transfer gets a connection and when, within the
 /// process-wide ``ConnectionBudget``.
 ///
@@ -34,9 +18,9 @@ enum PoolAction: Equatable {
 ///
 /// A host that answers in HTTP/2 (``protocolSeen(host:multiplexed:_:)``) is *multiplexed*: each of
 /// its connections carries up to `maxStreamsPerConnection` transfers, so its waiters start
-/// without a lease while `open × maxStreamsPerConnection − busy` streams are free, and take a
-/// lease (a new connection) only beyond that. The limits still count connections (leases); a
-/// multiplexed connection counts as idle only when the counts prove it (`open − busy`).
+/// without a lease while its connections have free streams (``freeStreams(_:)``), and take a
+/// lease (a new connection, one at a time) only beyond that. The limits still count connections
+/// (leases); a multiplexed connection counts as idle only when the counts prove it (`open − busy`).
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -91,7 +75,7 @@ struct PoolStateMachine {
         var multiplexed = false
         /// Transfers the connections were carrying when libcurl found them all full (the server
         /// allows fewer streams than maxStreamsPerConnection): the most assumed until the host
-        /// gains a lease.
+        /// gains a lease, a new connection shows up, or one goes idle.
         var fullAt: Int?
         /// Transfers opening a new connection of a multiplexed host (`opensConnection`), and
         /// those of them whose socket is open.
@@ -283,30 +267,6 @@ struct PoolStateMachine {
         if hosts[h].multiplexed { hosts[h].fullAt = min(hosts[h].fullAt ?? .max, hosts[h].busy - 1) }
         transferEnded(id, &actions)
         request(id, host: h, now: now, needsNewConnection: true, &actions)
-    }
-
-    /// Fails every transfer whose wait reached its deadline.
-    mutating func expire(now: Instant, _ actions: inout [PoolAction]) {
-        while let e = expiries.first {
-            guard let w = waiters[e.id], w.sequence == e.sequence else {
-                expiries.popFirst()
-                continue
-            }
-            guard w.deadline <= now else { return }
-            expiries.popFirst()
-            waiters[e.id] = nil
-            dequeued(w.host)
-            actions.append(.timedOut(e.id))
-        }
-    }
-
-    /// When the longest wait ends, if any transfer waits.
-    mutating func nextDeadline() -> Instant? {
-        while let e = expiries.first {
-            if let w = waiters[e.id], w.sequence == e.sequence { return w.deadline }
-            expiries.popFirst()
-        }
-        return nil
     }
 
     /// Returns every lease this pool holds and withdraws what it published (the multi and its
