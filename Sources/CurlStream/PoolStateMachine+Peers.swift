@@ -28,7 +28,11 @@ extension PoolStateMachine {
         handoverScheduled = false
         budget.published[worker].handoverPending.store(false, ordering: .sequentiallyConsistent)
         // Leases left to other workers that they did not take go to the waiters here.
-        for h in hosts.indices where hosts[h].waiting > 0 && hosts[h].block != .none { admit(h, &actions) }
+        // (Waiters of a multiplexed host may be blocked on nothing: they waited for a connection
+        // being opened.)
+        for h in hosts.indices where hosts[h].waiting > 0 && (hosts[h].block != .none || hosts[h].multiplexed) {
+            admit(h, &actions)
+        }
         serveTotal(&actions)
         // Every idle host, not only those that scheduled it: what other workers wait for now
         // may differ from what they waited for then (a connection offered may have been reused
