@@ -20,8 +20,9 @@ final class ConnectionLedger {
         let inode: UInt
         /// The transfer whose connect opened it: the only one that can see it closed unreported.
         let openedBy: TransferID
-        /// The transfer using the socket; nil while it idles in libcurl's cache.
-        var user: TransferID?
+        /// The transfers using the socket (several on a multiplexed HTTP/2 connection); none
+        /// while it idles in libcurl's cache.
+        var users: [TransferID]
         /// Shut down by us; its lease already returned, libcurl closes it when it notices.
         var givenUp = false
     }
@@ -39,7 +40,7 @@ final class ConnectionLedger {
     func opened(_ fd: curl_socket_t, host: Int, by id: TransferID) {
         // The descriptor number is ours again: libcurl closed the socket it had without telling us.
         if let stale = sockets.removeValue(forKey: fd) { forget(fd, stale) }
-        sockets[fd] = Socket(host: host, inode: Self.inode(of: fd), openedBy: id, user: id)
+        sockets[fd] = Socket(host: host, inode: Self.inode(of: fd), openedBy: id, users: [id])
     }
 
     /// libcurl closed `fd` (close callback).
@@ -48,17 +49,18 @@ final class ConnectionLedger {
         forget(fd, s)
     }
 
-    /// libcurl watches `fd` for transfer `id` (socket callback): the socket is in use.
+    /// libcurl watches `fd` for transfer `id` (socket callback): the socket is in use. Returns
+    /// whether `id` is a new user of it.
     func using(_ fd: curl_socket_t, by id: TransferID) -> Bool {
-        guard var s = sockets[fd], s.user != id else { return false }
-        if s.user == nil { unused[s.host].remove(fd) }
-        s.user = id
+        guard var s = sockets[fd], !s.users.contains(id) else { return false }
+        if s.users.isEmpty { unused[s.host].remove(fd) }
+        s.users.append(id)
         sockets[fd] = s
         return true
     }
 
     /// Transfer `id` left the multi handle. The sockets it used are idle now unless libcurl
-    /// closed them; `fds` are those it opened or was seen using. Only a socket it opened is
+    /// closed them or other transfers still use them; `fds` are those it opened or was seen using. Only a socket it opened is
     /// checked with `fstat` (a reused one was a connection's socket, whose close is reported).
     func released(by id: TransferID, fds: [curl_socket_t]) {
         for fd in fds {
@@ -66,9 +68,10 @@ final class ConnectionLedger {
             if s.openedBy == id && s.inode != Self.inode(of: fd) {
                 sockets[fd] = nil
                 forget(fd, s)
-            } else if s.user == id {
-                s.user = nil
+            } else if let i = s.users.firstIndex(of: id) {
+                s.users.remove(at: i)
                 sockets[fd] = s
+                guard s.users.isEmpty else { continue }
                 grow(s.host)
                 unused[s.host].insert(fd)
             }

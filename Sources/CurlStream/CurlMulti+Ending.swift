@@ -12,6 +12,7 @@ extension CurlMulti {
         curl_multi_socket_action(multi, fd, flags, &running)
         inCurl = false
         collectFinished()
+        removeCut()
         resolveSettles(timerRun: fd == CCurl_SOCKET_TIMEOUT)
         runPool()
         deliverNotices()
@@ -65,6 +66,14 @@ extension CurlMulti {
         }
         remove(t)
         notices.append((t, end))
+    }
+
+    /// Takes off the HTTP/2 transfers cut during the libcurl call that just returned (an ended
+    /// or cancelled one is gone already: `remove` ignores it).
+    func removeCut() {
+        guard !cutInCall.isEmpty else { return }
+        for t in cutInCall { remove(t) }
+        cutInCall.removeAll(keepingCapacity: true)
     }
 
     /// Takes an active transfer off the multi handle, frees its slot and handle, and forgets it.

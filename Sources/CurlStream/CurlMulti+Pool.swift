@@ -118,6 +118,16 @@ extension CurlMulti {
         pool.reservationUnused(t.id, &actions)
     }
 
+    /// `t`'s response head arrived: its HTTP version is counted, and tells the pool whether the
+    /// host multiplexes (and that a new connection `t` opened is up).
+    func headArrived(_ t: Transfer) {
+        let version = t.info(CURLINFO_HTTP_VERSION)
+        t.multiplexed = version == Int(CURL_HTTP_VERSION_2_0)
+        counters.recordResponse(httpVersion: version)
+        pool.protocolSeen(host: t.host, multiplexed: t.multiplexed, &actions)
+        pool.responded(t.id, &actions)
+    }
+
     /// libcurl watches `fd` for `easy`: the socket is in use by that transfer.
     func socketInUse(_ fd: curl_socket_t, by easy: UnsafeMutableRawPointer?) {
         guard let easy else { return }

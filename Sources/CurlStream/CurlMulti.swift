@@ -31,6 +31,9 @@ public final class CurlMulti {
     var sockets: [curl_socket_t: OpaquePointer] = [:]
 
     var transfers: [TransferID: Transfer] = [:]
+    /// HTTP/2 transfers cut inside a libcurl call: taken off once it returns (see
+    /// ``Transfer/cutReturn(_:)``).
+    var cutInCall: [Transfer] = []
     var pool: PoolStateMachine
     /// Actions the pool returned that have not run yet.
     var actions: [PoolAction] = []
@@ -83,8 +86,9 @@ public final class CurlMulti {
         self.loop = loop
         self.options = options
         self.budget = budget
-        self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout))
-        self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections)
+        self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout),
+                                     maxStreamsPerConnection: options.maxStreamsPerConnection)
+        self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options)
         // evdns sends a query again after half the lookup's deadline (at most 5 s, the system
         // resolver's default), so one lost packet does not fail it.
         self.resolver = DNSResolver(loop: loop, settings: options.resolver,
@@ -116,17 +120,27 @@ public final class CurlMulti {
         pool.close()
     }
 
-    private static func makeMultiHandle(maxConnections: Int) throws(CurlMultiError) -> UnsafeMutableRawPointer {
+    private static func makeMultiHandle(maxConnections: Int, options: TransferOptions) throws(CurlMultiError)
+        -> UnsafeMutableRawPointer
+    {
         guard let multi = curl_multi_init() else { throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_multi_init") }
         // No libcurl connection limits: the pool's leases (taken in the open-socket callback)
         // enforce them exactly; libcurl's own would count dead connections still in its cache
         // and queue transfers out of our sight. Its cache counts connections in use too and
         // closes an idle one whenever it holds more than MAXCONNECTS, so it may hold every
         // connection the budget allows; the pool enforces maxKeepalive itself.
-        let rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
+        var rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, maxConnections)
         guard rc == CURLM_OK else {
             curl_multi_cleanup(multi)
             throw CurlMultiError(rc, call: "curl_multi_setopt(MAXCONNECTS)")
+        }
+        // At this many streams an HTTP/2 connection counts as full (as at the server's own
+        // SETTINGS_MAX_CONCURRENT_STREAMS, if lower): libcurl then opens another connection for
+        // the next transfer (lib/url.c ConnectionExists skips full ones), which takes a lease.
+        rc = CCurl_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, options.maxStreamsPerConnection)
+        guard rc == CURLM_OK else {
+            curl_multi_cleanup(multi)
+            throw CurlMultiError(rc, call: "curl_multi_setopt(MAX_CONCURRENT_STREAMS)")
         }
         return multi
     }
@@ -157,7 +171,7 @@ public final class CurlMulti {
     /// them all.
     func recycleIfIdle() {
         guard transfers.isEmpty, ledger.hasSockets else { return }
-        guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections) else { return }
+        guard let fresh = try? Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options) else { return }
         closeMultiHandle()
         multi = fresh
         curlDNS.removeAll()
@@ -200,6 +214,7 @@ public final class CurlMulti {
         // A transfer cut from inside the call is taken off now (libcurl only reports it done
         // from its next socket action).
         if case .aborting = t.state { remove(t) }
+        removeCut()
         runPool()
         deliverNoticesSoon()
     }

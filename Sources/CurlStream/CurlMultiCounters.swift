@@ -1,3 +1,4 @@
+import CCurl
 import Synchronization
 
 /// What a ``CurlMulti`` has done, readable from any thread (for metrics).
@@ -30,6 +31,10 @@ public final class CurlMultiCounters: Sendable {
     /// Times libcurl started resolving a host name itself (it had no address for it): each
     /// would be a resolver thread. Host names are resolved on the loop, so this stays 0.
     public let libcurlResolves = Atomic<Int>(0)
+    /// Upstream response heads, by the HTTP version they came in.
+    public let responsesHTTP10 = Atomic<Int>(0)
+    public let responsesHTTP11 = Atomic<Int>(0)
+    public let responsesHTTP2 = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)
@@ -44,6 +49,16 @@ public final class CurlMultiCounters: Sendable {
     /// Transfers that failed with `kind`.
     public func failed(_ kind: TransferErrorKind) -> Int {
         withFailures(kind) { $0.load(ordering: .relaxed) }
+    }
+
+    /// `httpVersion`: CURLINFO_HTTP_VERSION (libcurl's CURL_HTTP_VERSION_ values).
+    func recordResponse(httpVersion: Int) {
+        switch httpVersion {
+        case Int(CURL_HTTP_VERSION_1_0): responsesHTTP10.increment()
+        case Int(CURL_HTTP_VERSION_1_1): responsesHTTP11.increment()
+        case Int(CURL_HTTP_VERSION_2_0): responsesHTTP2.increment()
+        default: break  // HTTP/3 is not built into this libcurl
+        }
     }
 
     func recordFailure(_ kind: TransferErrorKind) {

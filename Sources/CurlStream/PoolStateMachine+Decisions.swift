@@ -10,14 +10,23 @@ extension PoolStateMachine {
                 hosts[h].queue.popFirst()
                 continue
             }
-            if hosts[h].idle > 0 && !w.needsNewConnection {
+            if startsWithoutLease(h, needsNewConnection: w.needsNewConnection) {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
             if reuseOnly { return }
+            if hosts[h].multiplexed && hosts[h].connecting > 0 {
+                // They wait for that connection, not for a lease: nobody is asked for one.
+                if hosts[h].block != .none {
+                    hosts[h].block = .none
+                    publish(h)
+                }
+                return
+            }
             let result = budget.tryAcquire(hosts[h].budget)
             if result == .granted {
                 hosts[h].open += 1
+                hosts[h].fullAt = nil
                 grant(e, host: h, lease: true, &actions)
                 continue
             }
@@ -47,7 +56,13 @@ extension PoolStateMachine {
         waiters[e.id] = nil
         hosts[h].waiting -= 1
         hosts[h].busy += 1
-        running[e.id] = Running(host: h, reserved: lease)
+        if lease { hosts[h].reserved += 1 }
+        // On a multiplexed host a lease means a new connection (the streams are taken): libcurl
+        // 7.88 does not multiplex onto a connection still being set up, so the waiters after
+        // this one wait for it rather than each opening their own.
+        let opens = lease && hosts[h].multiplexed
+        if opens { hosts[h].connecting += 1 }
+        running[e.id] = Running(host: h, reserved: lease, opensConnection: opens)
         publish(h)
         actions.append(.start(e.id, lease: lease))
     }
@@ -99,7 +114,12 @@ extension PoolStateMachine {
     /// another host has waited longer for the total, or another worker that waits holds less
     /// than its fair share (then its lease is worth more there); what nobody here wants may go
     /// to other workers (see ``releaseUnwanted(_:forTotal:deferringPeers:_:)``).
+    /// On a multiplexed host, waiters first take the free streams (which cost nobody a lease).
     mutating func reconsider(_ h: Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
+        // A connection without streams takes transfers whatever the others carried when libcurl
+        // found them full.
+        if hosts[h].idle > 0 { hosts[h].fullAt = nil }
+        if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
         guard hosts[h].idle > 0 else { return }
         if hosts[h].waiting > 0 && owesPeers(h) {
             hosts[h].owedGiveUps += 1
@@ -157,7 +177,7 @@ extension PoolStateMachine {
         // may still reuse what else is idle.
         if hosts[h].owedGiveUps > 0 || hosts[h].waiting > 0 && owesPeers(h, taking: 1) {
             hosts[h].owedGiveUps = max(0, hosts[h].owedGiveUps - 1)
-            if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, reuseOnly: true, &actions) }
+            if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, reuseOnly: true, &actions) }
             for w in budget.wanting(hosts[h].budget, excluding: worker) { actions.append(.poke(worker: w)) }
             // If they do not take it, this worker's waiters do, at the hand-over.
             scheduleHandover(&actions)
@@ -185,32 +205,6 @@ extension PoolStateMachine {
             admit(h, &actions)
             if hosts[h].block == .onTotal { return }
         }
-    }
-
-    /// Whether this worker, though its own transfers wait for `h`, should let a connection to `h`
-    /// go to another worker: one that waits (for `h`, or for the total) while it holds clearly
-    /// fewer leases than its fair share, and this worker more. The share is the limit split evenly
-    /// among the workers that wait, so that two busy workers settle at half each instead of the
-    /// first one keeping every connection (each hand-over costs a new connection, so it stops
-    /// once the split is even).
-    /// `taking`: leases this worker would add by keeping what is at stake (1 for a lease just
-    /// returned; 0 for an idle connection, already counted).
-    mutating func owesPeers(_ h: Int, taking: Int = 0) -> Bool {
-        let b = hosts[h].budget
-        if b.waitingSum.load(ordering: .sequentiallyConsistent) > b.waiting[worker].value {
-            let share = max(1, budget.maxConnectionsPerHost / budget.competing(b.waiting, me: worker))
-            if hosts[h].open + taking > share && budget.anyShort(of: share, waiting: b.waiting, held: b.held, excluding: worker) {
-                return true
-            }
-        }
-        if budget.waitingOnTotal.load(ordering: .sequentiallyConsistent) > waitingOnTotal {
-            let waits = budget.published.map(\.waitingOnTotal), held = budget.published.map(\.held)
-            let share = max(1, budget.maxConnections / budget.competing(waits, me: worker))
-            if held[worker].value + taking > share && budget.anyShort(of: share, waiting: waits, held: held, excluding: worker) {
-                return true
-            }
-        }
-        return false
     }
 
     /// The first live entry of `h`'s queue (stale ones are dropped on the way).

@@ -1,19 +1,3 @@
-/// What a ``PoolStateMachine`` asks its shell to do, in order, once libcurl's calls have returned.
-enum PoolAction: Equatable {
-    /// Put the transfer on the multi handle. With `lease` it holds a new lease, under which
-    /// libcurl may open a connection; without, it is expected to reuse an idle one.
-    case start(TransferID, lease: Bool)
-    /// The transfer waited `poolTimeout` for a slot: fail it with kind `pool`.
-    case timedOut(TransferID)
-    /// Shut down one idle connection to `host`, then report ``PoolStateMachine/socketGone(host:_:)``,
-    /// or ``PoolStateMachine/noIdleConnection(host:_:)`` if there was none.
-    case giveUpIdle(host: Int)
-    /// Ask worker `n` to look at its pool (``PoolStateMachine/poked(_:)`` there).
-    case poke(worker: Int)
-    /// Call ``PoolStateMachine/handover(_:)`` after ``PoolStateMachine/handoverDelay``.
-    case scheduleHandover
-}
-
 /// One worker's upstream pool: which transfer gets a connection and when, within the
 /// process-wide ``ConnectionBudget``.
 ///
@@ -31,6 +15,12 @@ enum PoolAction: Equatable {
 /// goes idle with nobody here wanting it is handed to a waiting worker after `handoverDelay`, and
 /// two busy workers settle at an even split of a limit (``owesPeers(_:)``). No operation scans
 /// the waiting transfers.
+///
+/// A host that answers in HTTP/2 (``protocolSeen(host:multiplexed:_:)``) is *multiplexed*: each of
+/// its connections carries up to `maxStreamsPerConnection` transfers, so its waiters start
+/// without a lease while its connections have free streams (``freeStreams(_:)``), and take a
+/// lease (a new connection, one at a time) only beyond that. The limits still count connections
+/// (leases); a multiplexed connection counts as idle only when the counts prove it (`open − busy`).
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -38,6 +28,8 @@ struct PoolStateMachine {
     /// This pool's index among the budget's workers.
     let worker: Int
     let poolTimeout: Duration
+    /// Transfers one connection of a multiplexed host carries at once.
+    let maxStreamsPerConnection: Int
 
     var hosts: [Host] = []
     private var hostIDs: [String: Int] = [:]
@@ -68,6 +60,8 @@ struct PoolStateMachine {
         var waiting = 0
         var open = 0
         var busy = 0
+        /// Transfers holding a lease that no socket has taken yet (counted in `open` and `busy`).
+        var reserved = 0
         var block = Block.none
         var inTotalQueue = false
         /// A give-up found no idle socket although the counts said so: not offered as idle
@@ -77,6 +71,16 @@ struct PoolStateMachine {
         /// taken back by this worker's waiters.
         var owedGiveUps = 0
         var published = (host: 0, total: 0, idle: 0, held: 0)
+        /// Responses arrive in HTTP/2: a connection carries several transfers.
+        var multiplexed = false
+        /// Transfers the connections were carrying when libcurl found them all full (the server
+        /// allows fewer streams than maxStreamsPerConnection): the most assumed until the host
+        /// gains a lease, a new connection shows up, or one goes idle.
+        var fullAt: Int?
+        /// Transfers opening a new connection of a multiplexed host (`opensConnection`), and
+        /// those of them whose socket is open.
+        var connecting = 0
+        var connectingSockets = 0
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -105,13 +109,17 @@ struct PoolStateMachine {
         let host: Int
         /// Holds a lease that no socket has taken yet.
         var reserved: Bool
+        /// Took a lease on a multiplexed host for a new connection, whose streams are not
+        /// counted until this transfer's response shows the connection up.
+        var opensConnection = false
     }
 
-    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration) {
-        precondition(worker < budget.workers)
+    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration, maxStreamsPerConnection: Int = 100) {
+        precondition(worker < budget.workers && maxStreamsPerConnection > 0)
         self.budget = budget
         self.worker = worker
         self.poolTimeout = poolTimeout
+        self.maxStreamsPerConnection = maxStreamsPerConnection
     }
 
     /// The local id of `hostKey`.
@@ -145,7 +153,7 @@ struct PoolStateMachine {
         hosts[h].queue.append(Entry(id: id, sequence: sequence))
         hosts[h].waiting += 1
         expiries.append(Entry(id: id, sequence: sequence))
-        let reuses = hosts[h].idle > 0 && !needsNewConnection
+        let reuses = startsWithoutLease(h, needsNewConnection: needsNewConnection)
         if hosts[h].block == .none || reuses {
             // Transfers of other hosts that wait for the total came first: a free lease is theirs.
             if waitingOnTotal > 0 && !reuses { serveTotal(&actions) }
@@ -173,13 +181,33 @@ struct PoolStateMachine {
         if var r = running[id], r.reserved, r.host == h {
             r.reserved = false
             running[id] = r
+            hosts[h].reserved -= 1
+            // A new connection of a multiplexed host: its streams count once it shows up.
+            if hosts[h].multiplexed && !r.opensConnection {
+                r.opensConnection = true
+                hosts[h].connecting += 1
+            }
+            if r.opensConnection { hosts[h].connectingSockets += 1 }
+            running[id] = r
+            // Its transfer no longer counts on the others' streams.
+            if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, reuseOnly: true, &actions) }
             return true
         }
+        // On a multiplexed host libcurl found every stream taken: one new connection at a time
+        // (libcurl does not multiplex onto one still being set up, so each would open its own).
+        if hosts[h].multiplexed && hosts[h].connecting > 0 { return false }
         guard budget.tryAcquire(hosts[h].budget) == .granted else { return false }
         hosts[h].open += 1
+        hosts[h].fullAt = nil
+        if hosts[h].multiplexed, var r = running[id], r.host == h {
+            r.opensConnection = true
+            running[id] = r
+            hosts[h].connecting += 1
+            hosts[h].connectingSockets += 1
+        }
         changed(h)
         // The transfer did not take the idle connection it was admitted for: a waiter may.
-        if hosts[h].waiting > 0 && hosts[h].idle > 0 { admit(h, &actions) }
+        if hosts[h].waiting > 0 && startsWithoutLease(h, needsNewConnection: false) { admit(h, &actions) }
         var forTotal = budget.waitingOnTotal.load(ordering: .sequentiallyConsistent)
         releaseUnwanted(h, forTotal: &forTotal, deferringPeers: true, &actions)
         return true
@@ -189,7 +217,12 @@ struct PoolStateMachine {
     mutating func reservationUnused(_ id: TransferID, _ actions: inout [PoolAction]) {
         guard var r = running[id], r.reserved else { return }
         r.reserved = false
+        if r.opensConnection {
+            r.opensConnection = false
+            hosts[r.host].connecting -= 1
+        }
         running[id] = r
+        hosts[r.host].reserved -= 1
         leaseReturned(r.host, &actions)
     }
 
@@ -212,45 +245,28 @@ struct PoolStateMachine {
         guard let r = running.removeValue(forKey: id) else { return }
         let h = r.host
         hosts[h].busy -= 1
+        if r.opensConnection { connectionShown(r, &actions) }
         if r.reserved {
+            hosts[h].reserved -= 1
             hosts[h].idleSuspect = false
             leaseReturned(h, &actions)
-            return
+        } else {
+            changed(h)
+            reconsider(h, deferringPeers: true, &actions)
         }
-        changed(h)
-        reconsider(h, deferringPeers: true, &actions)
+        // Its connection never showed up: the waiters that waited for it try again.
+        if r.opensConnection && hosts[h].waiting > 0 { admit(h, &actions) }
     }
 
     /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
-    /// multi handle and waits again, now for a lease of its own.
+    /// multi handle and waits again, now for a lease of its own. On a multiplexed host libcurl
+    /// wanted a new connection because every stream was taken: the host's connections carry no
+    /// more than they do now, until it gains a lease.
     mutating func requeue(_ id: TransferID, now: Instant, _ actions: inout [PoolAction]) {
         guard let h = running[id]?.host else { return }
+        if hosts[h].multiplexed { hosts[h].fullAt = min(hosts[h].fullAt ?? .max, hosts[h].busy - 1) }
         transferEnded(id, &actions)
         request(id, host: h, now: now, needsNewConnection: true, &actions)
-    }
-
-    /// Fails every transfer whose wait reached its deadline.
-    mutating func expire(now: Instant, _ actions: inout [PoolAction]) {
-        while let e = expiries.first {
-            guard let w = waiters[e.id], w.sequence == e.sequence else {
-                expiries.popFirst()
-                continue
-            }
-            guard w.deadline <= now else { return }
-            expiries.popFirst()
-            waiters[e.id] = nil
-            dequeued(w.host)
-            actions.append(.timedOut(e.id))
-        }
-    }
-
-    /// When the longest wait ends, if any transfer waits.
-    mutating func nextDeadline() -> Instant? {
-        while let e = expiries.first {
-            if let w = waiters[e.id], w.sequence == e.sequence { return w.deadline }
-            expiries.popFirst()
-        }
-        return nil
     }
 
     /// Returns every lease this pool holds and withdraws what it published (the multi and its
@@ -260,6 +276,9 @@ struct PoolStateMachine {
             for _ in 0..<hosts[h].open { budget.release(hosts[h].budget) }
             hosts[h].open = 0
             hosts[h].busy = 0
+            hosts[h].reserved = 0
+            hosts[h].connecting = 0
+            hosts[h].connectingSockets = 0
             hosts[h].waiting = 0
             hosts[h].block = .none
             publish(h)

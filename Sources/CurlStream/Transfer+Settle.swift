@@ -30,7 +30,10 @@ extension Transfer {
     func drainOrCut() {
         switch state {
         case .running, .settling:
-            if let length = contentLength, length - wireBytes <= Int64(multi.options.drainLimit) {
+            // An HTTP/2 stream is reset alone (RST_STREAM) and its connection kept (lib/multi.c
+            // multi_done closes after a premature end only what is not multiplexed): draining
+            // would save nothing.
+            if !multiplexed, let length = contentLength, length - wireBytes <= Int64(multi.options.drainLimit) {
                 state = .draining
                 multi.counters.drained.increment()
             } else {
@@ -54,7 +57,7 @@ extension Transfer {
     func overranSettle(_ count: Int) -> Int {
         multi.notices.append((self, .unsettled(moreFollowed: true)))
         drainOrCut()
-        return state == .draining ? count : 0
+        return state == .draining || multiplexed ? count : 0
     }
 
     /// Whether the transfer's socket has bytes libcurl has not read yet, or its peer's end of
@@ -90,7 +93,9 @@ extension CurlMulti {
                 waiting.append(t)
                 continue
             }
-            if t.socketReadable {
+            // An HTTP/2 connection's socket carries other streams too, which may keep it
+            // readable for good; libcurl reads it whole in each call anyway.
+            if !t.multiplexed, t.socketReadable {
                 waiting.append(t)
                 continue
             }

@@ -20,6 +20,13 @@ extension Transfer {
         check(CCurl_easy_setopt_pointer(h, CURLOPT_RESOLVER_START_DATA, me))
         check(multi.resolveOption(for: self, h))
         check(redirectTimeout(h))
+        // Concurrent transfers to an HTTPS host wait for the first connection's ALPN and then
+        // multiplex on it, instead of each opening one (libcurl 7.88 lib/url.c ConnectionExists).
+        // Not for plain HTTP: there libcurl learns the version only from the first response's
+        // head, and the others would wait for it.
+        if options.upstreamHTTP == .auto, request.hostKey.hasPrefix("https:") {
+            check(CCurl_easy_setopt_long(h, CURLOPT_PIPEWAIT, 1))
+        }
         return ok
     }
 
@@ -49,8 +56,14 @@ extension Transfer {
         check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0))
         check(CCurl_easy_setopt_resolver_start_callback(h, CURLOPT_RESOLVER_START_FUNCTION, resolverStartCallback))
         check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
-        // HTTP/1.1 keeps "connections" meaning connections for the pool limits.
-        check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        switch options.upstreamHTTP {
+        case .auto:
+            // HTTP/2 where TLS's ALPN offers it, HTTP/1.1 otherwise. The pool limits still count
+            // connections; a multiplexed one carries up to maxStreamsPerConnection transfers.
+            check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
+        case .http1_1:
+            check(CCurl_easy_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        }
         check(CCurl_easy_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(options.connectTimeout)))
         check(CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(options.totalTimeout)))
         check(CCurl_easy_setopt_long(h, CURLOPT_MAXAGE_CONN, max(1, Int(options.keepaliveExpiry.rounded(.up)))))

@@ -56,6 +56,9 @@ final class Transfer {
     var dns = TransferDNS()
     /// Redirects followed, and the one this response asks for (Transfer+Redirect).
     var redirect = RedirectState()
+    /// The response came in HTTP/2 (known at the head): its connection carries other transfers,
+    /// so a `finish` never drains it but resets the stream alone.
+    var multiplexed = false
     /// libcurl holds the transfer paused (the consumer answered `pause`; libcurl keeps the
     /// bytes it refused and stops reading the socket).
     var pausedInCurl = false
@@ -133,14 +136,26 @@ final class Transfer {
     }
 
     /// Marks a running or settling transfer to be cut (see ``cut()``), leaving `reporting` alone.
+    /// An HTTP/2 one cut inside libcurl's call is taken off once the call returns (``cutReturn(_:)``).
     func abort() {
         switch state {
         case .running, .settling:
             state = .aborting
             multi.counters.cut.increment()
+            if multiplexed { multi.cutInCall.append(self) }
         case .queued, .draining, .aborting:
             return
         }
+    }
+
+    /// What the write callback returns for bytes of a transfer being cut. A short count ends an
+    /// HTTP/1.1 transfer (CURLE_WRITE_ERROR; its connection closes). An HTTP/2 stream takes them
+    /// and is removed once libcurl's call returns: libcurl 7.88 resets that stream alone either
+    /// way, but after a short count it may leave the connection's unprocessed input behind, and
+    /// the next transfer then finds the idle connection "dead" (lib/http2.c http2_connisdead
+    /// overwrites the input buffer); taking the bytes lets libcurl process that input first.
+    func cutReturn(_ data: UnsafeRawBufferPointer) -> Int {
+        multiplexed ? data.count : 0
     }
 
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
@@ -154,7 +169,7 @@ final class Transfer {
             bytesReceived += Int64(data.count)
             return overranSettle(data.count)
         case .aborting, .queued:
-            return 0
+            return cutReturn(data)
         case .running:
             break
         }
@@ -169,7 +184,7 @@ final class Transfer {
                 bytesReceived += Int64(data.count)
                 return overranSettle(data.count)
             case .aborting, .queued:
-                return 0
+                return cutReturn(data)
             case .running:
                 break
             }
@@ -184,11 +199,11 @@ final class Transfer {
             return Int(CCurl_WRITEFUNC_PAUSE)
         case .finish:
             // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
-            return state == .draining ? data.count : 0
+            return state == .draining ? data.count : cutReturn(data)
         case .settle:
             return data.count
         case .cancel:
-            return 0
+            return cutReturn(data)
         }
     }
 
@@ -224,6 +239,7 @@ final class Transfer {
     func sendHead() {
         guard let easy else { return }
         headSent = true
+        multi.headArrived(self)
         var type: UnsafeMutablePointer<CChar>?
         _ = CCurl_easy_getinfo_string(easy, CURLINFO_CONTENT_TYPE, &type)
         var length: curl_off_t = -1

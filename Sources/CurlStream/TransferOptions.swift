@@ -34,6 +34,21 @@ public struct TransferOptions: Sendable, Equatable {
     public var resolver = ResolverSettings()
     /// The User-Agent sent upstream.
     public var userAgent = "stream-proxy"
+    /// Which HTTP versions upstream transfers may speak.
+    public var upstreamHTTP = UpstreamHTTP.auto
+    /// HTTP/2 streams one upstream connection carries at once (CURLMOPT_MAX_CONCURRENT_STREAMS,
+    /// and the pool's count of what a multiplexed connection holds). A server that allows fewer
+    /// gets more connections, within the pool's limits.
+    public var maxStreamsPerConnection = 100
 
     public init() {}
+}
+
+/// The HTTP versions spoken to upstreams.
+public enum UpstreamHTTP: String, Sendable, Equatable, CaseIterable {
+    /// HTTP/2 where an HTTPS origin offers it by ALPN, multiplexing concurrent transfers to one
+    /// host on one connection; HTTP/1.1 otherwise.
+    case auto
+    /// HTTP/1.1 only: one transfer per connection at a time.
+    case http1_1 = "1.1"
 }

@@ -32,27 +32,35 @@ extension PoolSimulation {
         #expect(total <= budget.maxConnections, "over maxConnections after \(step)", sourceLocation: sourceLocation)
         let idle = workers.reduce(0) { sum, w in sum + w.pool.hosts.reduce(0) { $0 + $1.idle } }
         #expect(idle == budget.idleConnections, "published idle after \(step)", sourceLocation: sourceLocation)
-        #expect(idle <= budget.maxKeepalive, "\(idle) idle, over maxKeepalive after \(step)", sourceLocation: sourceLocation)
+        #expect(idle <= budget.maxKeepalive,
+                "\(idle) idle, over maxKeepalive after \(step): \(workers.map { $0.pool.hosts.map(\.summary) })", sourceLocation: sourceLocation)
     }
 
     /// Once every poke is delivered, no transfer waits while it could run: its host and the
     /// total are at their limits, its own worker has no idle connection it could reuse, and no
     /// worker keeps an idle connection that nobody there wants while others wait for its lease.
+    /// Waiters of a multiplexed host may instead wait for the connection being opened for them.
     func checkNobodyStarves(_ step: String, sourceLocation: SourceLocation = #_sourceLocation) {
         for (n, w) in workers.enumerated() {
             for id in w.waiting {
                 let h = w.hostOf[id]!
                 let hostOpen = w.pool.hosts[h].budget.open.load(ordering: .relaxed)
                 let full = hostOpen >= budget.maxConnectionsPerHost || budget.openConnections >= budget.maxConnections
-                #expect(full, "worker \(n): \(id) waits for host \(h) with a slot free after \(step)",
+                // A multiplexed host's waiters also wait for a connection being opened for them
+                // (its streams count once it is up; see checkNoStreamLeftFree).
+                let multiplexed = w.pool.hosts[h].multiplexed
+                let waitsForConnection = multiplexed && w.pool.hosts[h].connecting > 0
+                #expect(full || waitsForConnection,
+                        "worker \(n): \(id) waits for host \(h) with a slot free after \(step): \(w.pool.hosts[h].summary)",
                         sourceLocation: sourceLocation)
                 let waits = w.pool.waits(id)
                 #expect(waits.waiting, "worker \(n): \(id) unknown to the pool after \(step)", sourceLocation: sourceLocation)
-                if w.pool.hosts[h].idle > 0 {
+                if w.pool.hosts[h].idle > 0 && !multiplexed {
                     #expect(waits.needsNewConnection, "worker \(n): \(id) waits beside an idle connection after \(step)",
                             sourceLocation: sourceLocation)
                 }
-                for (m, other) in workers.enumerated() {
+                // One that waits for a connection being opened needs no lease.
+                for (m, other) in workers.enumerated() where !waitsForConnection {
                     for x in other.pool.hosts.indices where other.pool.hosts[x].idle > 0 && other.pool.hosts[x].waiting == 0 {
                         let useful = x == h || budget.openConnections >= budget.maxConnections
                             && hostOpen < budget.maxConnectionsPerHost
@@ -63,5 +71,13 @@ extension PoolSimulation {
                 }
             }
         }
+    }
+}
+
+extension PoolStateMachine.Host {
+    /// The counts, for failure messages.
+    var summary: String {
+        "open \(open) busy \(busy) reserved \(reserved) waiting \(waiting) block \(block) idle \(idle)"
+            + (multiplexed ? " multiplexed, connecting \(connecting) (\(connectingSockets) sockets), fullAt \(fullAt.map(String.init) ?? "-")" : "")
     }
 }

@@ -3,15 +3,24 @@ import Testing
 @testable import CurlStream
 
 /// Thousands of random event sequences over several workers sharing one budget, with the books
-/// checked after every step and starvation checked whenever all pokes have been delivered.
+/// checked after every step and starvation checked whenever all pokes have been delivered. In
+/// half the sequences some hosts answer in HTTP/2 (libcurl's multiplexing simulated, with a
+/// server stream limit sometimes below the pool's maxStreamsPerConnection).
 @Suite struct PoolModelTests {
     /// Sequences in all, split over 8 parallel batches: 32 by default, so the unit suite stays
     /// under a second; `make test` runs 2,000 in a step of their own (about 10 s in a debug
     /// build) and `make fuzz-pool` 40,000.
     static let sequences = Int(ProcessInfo.processInfo.environment["POOL_MODEL_SEQUENCES"] ?? "") ?? 32
 
+    /// `POOL_MODEL_SEED=N` replays sequence N alone (in batch 0).
+    static let replay = UInt64(ProcessInfo.processInfo.environment["POOL_MODEL_SEED"] ?? "")
+
     @Test(arguments: 0..<8)
     func randomSequencesKeepTheBooksAndStarveNobody(batch: Int) {
+        if let seed = Self.replay {
+            if batch == 0 { run(seed: seed) }
+            return
+        }
         let perBatch = Self.sequences / 8
         for seed in (batch * perBatch)..<((batch + 1) * perBatch) {
             run(seed: UInt64(seed))
@@ -21,10 +30,17 @@ import Testing
     private func run(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let workerCount = Int.random(in: 1...3, using: &rng)
+        let maxStreams = Int.random(in: 1...4, using: &rng)
         let sim = PoolSimulation(workers: workerCount, maxConnections: Int.random(in: 1...6, using: &rng),
                                  perHost: Int.random(in: 1...6, using: &rng), maxKeepalive: Int.random(in: 0...4, using: &rng),
-                                 poolTimeout: .seconds(1))
+                                 poolTimeout: .seconds(1), maxStreamsPerConnection: maxStreams)
         let hosts = (0..<Int.random(in: 1...3, using: &rng)).map { sim.host("http://h\($0):80") }
+        if seed % 2 == 1 {
+            for h in hosts where Bool.random(using: &rng) {
+                // Usually the pool's stream count; sometimes the server allows fewer.
+                sim.multiplexed[h] = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 1...maxStreams, using: &rng) : maxStreams
+            }
+        }
         for step in 0..<200 {
             let w = Int.random(in: 0..<workerCount, using: &rng)
             let label: String
@@ -58,15 +74,21 @@ import Testing
             case 80..<85:
                 sim.advance(.milliseconds(Int.random(in: 1...600, using: &rng)))
                 label = "advance"
+            case 85..<92 where !sim.workers[w].headDue.isEmpty:
+                let id = sim.workers[w].headDue.sorted(by: { $0.raw < $1.raw }).randomElement(using: &rng)!
+                sim.head(w, id)
+                label = "head w\(w) \(id)"
             default:
                 sim.deliverPoke()
                 label = "poke"
             }
             sim.checkBooks("step \(step) (\(label)), seed \(seed)")
+            sim.checkStreams("step \(step) (\(label)), seed \(seed)")
             if Int.random(in: 0..<10, using: &rng) == 0 {
-                sim.deliverAllPokes()
+                sim.deliverAllPokes("at step \(step), seed \(seed)")
                 sim.checkBooks("pokes at step \(step), seed \(seed)")
                 sim.checkNobodyStarves("step \(step) (\(label)), seed \(seed)")
+                sim.checkNoStreamLeftFree("step \(step) (\(label)), seed \(seed)")
             }
         }
         // Wind down: everything ends, every idle connection closes, every slot returns.
@@ -82,7 +104,11 @@ import Testing
         }
         sim.deliverAllPokes()
         for w in 0..<workerCount {
-            for h in hosts { while sim.workers[w].idle[h, default: 0] > 0 { sim.closeIdle(w, host: h) } }
+            for h in hosts {
+                while sim.workers[w].idle[h, default: 0] > 0 || sim.workers[w].streams[h]?.values.contains(0) == true {
+                    sim.closeIdle(w, host: h)
+                }
+            }
         }
         sim.checkBooks("wound down, seed \(seed)")
         #expect(sim.budget.openConnections == 0, "seed \(seed)")

@@ -16,13 +16,20 @@ final class PoolSimulation {
     let poolTimeout: Duration
     private var nextID: UInt64 = 1
 
+    /// Hosts that answer in HTTP/2, with the streams libcurl puts on one of their connections
+    /// (the server's limit or maxStreamsPerConnection, whichever is lower).
+    var multiplexed: [Int: Int] = [:]
+
     init(workers n: Int = 1, maxConnections: Int, perHost: Int, maxKeepalive: Int = 100,
-         poolTimeout: Duration = .seconds(5)) {
+         poolTimeout: Duration = .seconds(5), maxStreamsPerConnection: Int = 100) {
         let budget = ConnectionBudget(maxConnections: maxConnections, maxConnectionsPerHost: perHost,
                                       maxKeepalive: maxKeepalive, workers: n)
         self.budget = budget
         self.poolTimeout = poolTimeout
-        workers = (0..<n).map { SimWorker(pool: PoolStateMachine(budget: budget, worker: $0, poolTimeout: poolTimeout)) }
+        workers = (0..<n).map {
+            SimWorker(pool: PoolStateMachine(budget: budget, worker: $0, poolTimeout: poolTimeout,
+                                             maxStreamsPerConnection: maxStreamsPerConnection))
+        }
         for w in 0..<n {
             budget.connect(worker: w) { [box = pokeBox] in box.sent.withLock { $0.append(w) } }
         }
@@ -51,6 +58,7 @@ final class PoolSimulation {
     /// libcurl connects admitted transfer `id`: it reuses an idle connection when `reuse` and
     /// one exists, else opens a socket (refused without a lease: then it is queued again).
     func connect(_ w: Int, _ id: TransferID, reuse: Bool) {
+        if let h = workers[w].admitted[id]?.host, multiplexed[h] != nil { return connectMultiplexed(w, id) }
         guard let s = workers[w].admitted.removeValue(forKey: id) else { return }
         if reuse, workers[w].idle[s.host, default: 0] > 0 {
             workers[w].idle[s.host]! -= 1
@@ -71,6 +79,7 @@ final class PoolSimulation {
     /// Transfer `id` ends, connected or not. A connected one's socket is kept idle or closed
     /// (libcurl closes it while the transfer leaves the multi, before the shell reports the end).
     func end(_ w: Int, _ id: TransferID, keepConnection: Bool = true) {
+        if let h = workers[w].connected[id], multiplexed[h] != nil { return endMultiplexed(w, id, keepConnection: keepConnection) }
         if let h = workers[w].connected.removeValue(forKey: id) {
             if keepConnection {
                 workers[w].idle[h, default: 0] += 1
@@ -85,6 +94,11 @@ final class PoolSimulation {
 
     /// libcurl closes one idle connection to `host` (expired, or found dead).
     func closeIdle(_ w: Int, host: Int) {
+        if multiplexed[host] != nil {
+            guard workers[w].closeIdleConnection(host) else { return }
+            run(w) { $0.pool.socketGone(host: host, &$1) }
+            return
+        }
         guard workers[w].idle[host, default: 0] > 0 else { return }
         workers[w].idle[host]! -= 1
         run(w) { $0.pool.socketGone(host: host, &$1) }
@@ -122,13 +136,13 @@ final class PoolSimulation {
 
     /// Delivers pokes, and runs hand-overs as their delay passes, until none is left (bounded:
     /// a livelock fails the test).
-    func deliverAllPokes() {
+    func deliverAllPokes(_ step: String = "") {
         var n = 0
         while deliverPoke() || workers.contains(where: \.handoverDue) {
             handOver()
             n += 1
             if n > 10_000 {
-                Issue.record("pokes never stop")
+                Issue.record("pokes never stop \(step)")
                 return
             }
         }
@@ -155,6 +169,13 @@ final class PoolSimulation {
             case .timedOut(let id):
                 #expect(workers[w].waiting.remove(id) != nil, "timed out a transfer that was not waiting")
                 workers[w].timedOut.append(id)
+            case .giveUpIdle(let h) where multiplexed[h] != nil:
+                if workers[w].closeIdleConnection(h) {
+                    workers[w].givenUp += 1
+                    workers[w].pool.socketGone(host: h, &actions)
+                } else {
+                    workers[w].pool.noIdleConnection(host: h, &actions)
+                }
             case .giveUpIdle(let h):
                 if workers[w].idle[h, default: 0] > 0 {
                     workers[w].idle[h]! -= 1
@@ -191,11 +212,30 @@ struct SimWorker {
     /// A hand-over was scheduled and has not run (``PoolSimulation/handOver()`` runs it).
     var handoverDue = false
     var log: [PoolAction] = []
+    /// Connections to multiplexed hosts: per host, the streams on each connection (by id), and
+    /// whether it is up (its first response arrived: libcurl multiplexes onto it only then).
+    var streams: [Int: [Int: Int]] = [:]
+    var up: Set<Int> = []
+    var nextConnection = 0
+    /// Connected transfers of multiplexed hosts: their connection; and those whose head is due.
+    var connectionOf: [TransferID: Int] = [:]
+    var headDue: Set<TransferID> = []
 
     init(pool: PoolStateMachine) { self.pool = pool }
 
     /// Sockets open per host: in use or idle.
-    func sockets(_ h: Int) -> Int { connected.values.filter { $0 == h }.count + idle[h, default: 0] }
+    func sockets(_ h: Int) -> Int {
+        if let s = streams[h] { return s.count }
+        return connected.values.filter { $0 == h }.count + idle[h, default: 0]
+    }
+
+    /// Closes a connection to multiplexed host `h` that carries no stream; false if none does.
+    mutating func closeIdleConnection(_ h: Int) -> Bool {
+        guard let c = streams[h]?.first(where: { $0.value == 0 })?.key else { return false }
+        streams[h]![c] = nil
+        up.remove(c)
+        return true
+    }
     /// Leases granted at admission and not yet used by a socket or returned.
     func reservations(_ h: Int) -> Int { admitted.values.filter { $0.host == h && $0.lease }.count }
 }

@@ -197,6 +197,10 @@ struct BrokenSetting: Sendable, CustomTestStringConvertible {
     },
     BrokenSetting("defaultRoute", "unknown route") { $0.routes = [route]; $0.defaultRoute = "nope" },
     BrokenSetting("defaultRoute", "no routes") { $0.defaultRoute = "demo" },
+    BrokenSetting("upstreamHTTP", "2") { $0.upstreamHTTP = "2" },
+    BrokenSetting("upstreamHTTP", "empty") { $0.upstreamHTTP = "" },
+    BrokenSetting("maxStreamsPerConnection", "0") { $0.maxStreamsPerConnection = 0 },
+    BrokenSetting("maxStreamsPerConnection", "above 1000") { $0.maxStreamsPerConnection = 1001 },
 ])
 func eachValidationRuleRejectsNamingItsField(setting: BrokenSetting) {
     var config = ProxyConfig()
@@ -222,7 +226,16 @@ func eachValidationRuleRejectsNamingItsField(setting: BrokenSetting) {
     config.cors = ["*", "http://localhost:3000", "https://example.com"]
     config.routes = [RouteConfig(name: "A-z_0.9", upstreams: ["HTTPS://example.com:8443/x?y#z"], prefix: config.maxPrefix)]
     config.defaultRoute = "A-z_0.9"
+    config.upstreamHTTP = "1.1"
+    config.maxStreamsPerConnection = 1
     #expect(try config.validated() == config)
+    config.maxStreamsPerConnection = 1000
+    #expect(try config.validated() == config)
+}
+
+@Test func aBadUpstreamHTTPFlagIsOneLineNamingTheField() throws {
+    let error = #expect(throws: ConfigError.self) { _ = try resolve(["--upstream-http", "h2"]) }
+    #expect(error?.description == #"invalid config: upstreamHTTP: must be "auto" or "1.1", got "h2""#)
 }
 
 @Test func aCAFileWithoutAPEMCertificateIsRejected() throws {

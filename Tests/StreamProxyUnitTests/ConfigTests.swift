@@ -34,6 +34,10 @@ import Testing
     #expect(config.shutdownGrace == 10)
     #expect(config.requestHeaderTimeout == 10)
     #expect(config.logLevel == "info")
+    #expect(config.upstreamHTTP == "auto")
+    #expect(config.maxStreamsPerConnection == 100)
+    #expect(config.transferOptions.upstreamHTTP == .auto)
+    #expect(config.transferOptions.maxStreamsPerConnection == 100)
     #expect(try config.validated() == config)
     #expect(try resolve([]) == config)
 }
@@ -55,7 +59,8 @@ import Testing
           "maxStreams": 7, "maxUpstreamsPerStream": 4,
           "streamBuffer": "128k", "drainLimit": 0, "heartbeat": "30s",
           "cors": ["https://app.example.com", "http://localhost:3000"], "corsCredentials": true,
-          "caFile": null, "resolvConf": "/etc/hosts", "hostsFile": "/etc/resolv.conf", "shutdownGrace": 0, "requestHeaderTimeout": "2.5s", "logLevel": "debug"
+          "caFile": null, "resolvConf": "/etc/hosts", "hostsFile": "/etc/resolv.conf", "shutdownGrace": 0, "requestHeaderTimeout": "2.5s", "logLevel": "debug",
+          "upstreamHTTP": 1.1, "maxStreamsPerConnection": 20
         }
         """
     let config = try withConfigFile(json) { try ProxyConfig(file: $0).validated() }
@@ -91,7 +96,10 @@ import Testing
     expected.shutdownGrace = 0
     expected.requestHeaderTimeout = 2.5
     expected.logLevel = "debug"
+    expected.upstreamHTTP = "1.1"
+    expected.maxStreamsPerConnection = 20
     #expect(config == expected)
+    #expect(config.transferOptions.upstreamHTTP == .http1_1)
 }
 
 @Test func routesKeepTheFileOrder() throws {
@@ -132,7 +140,7 @@ import Testing
         "--connect-timeout", "2s", "--read-timeout", "3s", "--total-timeout", "4s", "--pool-timeout", "5s",
         "--max-streams", "6", "--max-upstreams-per-stream", "7", "--stream-buffer", "8", "--drain-limit", "9",
         "--heartbeat", "10s", "--cors", "*", "--shutdown-grace", "11s", "--request-header-timeout", "12s",
-        "--log-level", "error",
+        "--log-level", "error", "--upstream-http", "1.1", "--max-streams-per-connection", "13",
     ])
     #expect(config.listenHost == "0.0.0.0")
     #expect(config.listenPort == 1)
@@ -149,6 +157,8 @@ import Testing
     #expect(intervals == [10, 11, 12])
     #expect(config.cors == ["*"])
     #expect(config.logLevel == "error")
+    #expect(config.upstreamHTTP == "1.1")
+    #expect(config.maxStreamsPerConnection == 13)
 }
 
 @Test func resolverFileFlagsAreTaken() throws {

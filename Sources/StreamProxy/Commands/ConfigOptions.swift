@@ -87,6 +87,11 @@ public struct ConfigOptions: ParsableArguments {
 
     @Option(help: help("Hosts file consulted before DNS for upstream hosts.", default: defaults.hostsFile, "file"))
     public var hostsFile: String?
+    @Option(help: help("HTTP versions spoken upstream: auto (HTTP/2 where an HTTPS origin offers it, else HTTP/1.1) or 1.1.", default: defaults.upstreamHTTP, "version"))
+    public var upstreamHTTP: String?
+
+    @Option(help: help("HTTP/2 streams one upstream connection carries at once, 1...1000.", default: defaults.maxStreamsPerConnection))
+    public var maxStreamsPerConnection: String?
 
     @Option(help: help("Time open streams get to finish on SIGTERM/SIGINT.", default: seconds(defaults.shutdownGrace), "duration"))
     public var shutdownGrace: String?
@@ -139,6 +144,8 @@ public struct ConfigOptions: ParsableArguments {
         if let caFile { config.caFile = caFile }
         if let resolvConf { config.resolvConf = resolvConf }
         if let hostsFile { config.hostsFile = hostsFile }
+        if let upstreamHTTP { config.upstreamHTTP = upstreamHTTP }
+        try set(&config.maxStreamsPerConnection, maxStreamsPerConnection, "--max-streams-per-connection", ConfigSyntax.integer)
         try set(&config.shutdownGrace, shutdownGrace, "--shutdown-grace", ConfigSyntax.duration)
         try set(&config.requestHeaderTimeout, requestHeaderTimeout, "--request-header-timeout", ConfigSyntax.duration)
         if let logLevel { config.logLevel = logLevel }

@@ -84,6 +84,9 @@ extension ProxyConfig {
         "caFile": { config, value, key throws(ConfigError) in config.caFile = try value.optionalString(key) },
         "resolvConf": { config, value, key throws(ConfigError) in config.resolvConf = try value.string(key) },
         "hostsFile": { config, value, key throws(ConfigError) in config.hostsFile = try value.string(key) },
+        // `1.1` may be written as a number.
+        "upstreamHTTP": { config, value, key throws(ConfigError) in config.upstreamHTTP = try value.numberOrStringText(key) },
+        "maxStreamsPerConnection": count(\.maxStreamsPerConnection),
         "shutdownGrace": duration(\.shutdownGrace),
         "requestHeaderTimeout": duration(\.requestHeaderTimeout),
         "logLevel": { config, value, key throws(ConfigError) in config.logLevel = try value.string(key) },

@@ -13,6 +13,8 @@ extension ProxyConfig {
         o.drainLimit = drainLimit
         o.caFile = caFile
         o.resolver = ResolverSettings(resolvConf: resolvConf, hostsFile: hostsFile)
+        o.upstreamHTTP = UpstreamHTTP(rawValue: upstreamHTTP) ?? .auto
+        o.maxStreamsPerConnection = maxStreamsPerConnection
         return o
     }
 

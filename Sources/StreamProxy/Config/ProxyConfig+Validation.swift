@@ -1,3 +1,4 @@
+import CurlStream
 import Foundation
 
 /// Checks a whole configuration before anything starts, so that a bad value fails at once with a
@@ -39,6 +40,10 @@ extension ProxyConfig {
         // in the configuration must be there.
         if resolvConf != ProxyConfig().resolvConf { try checkReadable(resolvConf, "resolvConf") }
         try checkReadable(hostsFile, "hostsFile")
+        guard UpstreamHTTP(rawValue: upstreamHTTP) != nil else {
+            throw ConfigError(field: "upstreamHTTP", problem: "must be \"auto\" or \"1.1\", got \(ConfigSyntax.quoted(upstreamHTTP))")
+        }
+        try check(maxStreamsPerConnection, in: 1...1000, "maxStreamsPerConnection")
         try checkDuration(shutdownGrace, "shutdownGrace", allowZero: true)
         try checkDuration(requestHeaderTimeout, "requestHeaderTimeout")
         guard Self.logLevels.contains(logLevel) else {

@@ -69,6 +69,11 @@ public struct ProxyConfig: Sendable, Equatable {
     public var resolvConf = "/etc/resolv.conf"
     /// The names answered before DNS (hosts-file format), read by each worker at start.
     public var hostsFile = "/etc/hosts"
+    /// HTTP versions spoken upstream: `auto` (HTTP/2 where an HTTPS origin offers it by ALPN,
+    /// else HTTP/1.1) or `1.1` (HTTP/1.1 only).
+    public var upstreamHTTP = "auto"
+    /// HTTP/2 streams (transfers) one upstream connection carries at once.
+    public var maxStreamsPerConnection = 100
     /// Seconds open streams get to finish after SIGTERM/SIGINT before they are cut.
     public var shutdownGrace = 10.0
     /// Seconds a client may take to send its request line and headers before it is dropped,

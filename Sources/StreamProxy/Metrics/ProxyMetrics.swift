@@ -80,6 +80,13 @@ final class ProxyMetrics: Sendable {
             }
         }
         counter("streamproxy_upstream_transfers_total", [], "Upstream transfers started.", w.curl.started.load(ordering: .relaxed))
+        let responses = [("1.0", w.curl.responsesHTTP10.load(ordering: .relaxed)),
+                         ("1.1", w.curl.responsesHTTP11.load(ordering: .relaxed)),
+                         ("2", w.curl.responsesHTTP2.load(ordering: .relaxed))]
+        for (version, value) in responses {
+            counter("streamproxy_upstream_responses_total", [("protocol", version)],
+                    "Upstream response heads received, by the HTTP version they came in.", value)
+        }
         counter("streamproxy_upstream_transfers_completed_total", [], "Upstream transfers read to their natural end.", w.curl.succeeded.load(ordering: .relaxed))
         for kind in TransferErrorKind.allCases {
             counter("streamproxy_upstream_errors_total", [("kind", kind.rawValue)], "Upstream transfers that failed, by kind.",
