@@ -83,8 +83,10 @@ package struct SessionModel {
             step(&choices)
             try check()
         }
-        // However the sequence went, the stream can always be brought to an end.
+        // However the sequence went, the stream can always be brought to an end. An upstream
+        // still settling then ends truncated: whether more followed is not known.
         if h.end == nil {
+            for s in 0..<upstreams where settling[s] { uncertain.insert(s) }
             h.shutdown()
             steps.append("shutdown")
             try check()
