@@ -161,33 +161,12 @@ final class Transfer {
     // MARK: - libcurl callbacks (inside curl_multi_socket_action or curl_easy_pause)
 
     func received(_ data: UnsafeRawBufferPointer) -> Int {
-        switch state {
-        case .draining:
-            bytesReceived += Int64(data.count)
-            return data.count
-        case .settling:
-            bytesReceived += Int64(data.count)
-            return overranSettle(data.count)
-        case .aborting, .queued:
-            return cutReturn(data)
-        case .running:
-            break
-        }
+        if let answer = answerUnlessRunning(data) { return answer }
         if redirect.isHop { return swallowHopBody(data.count) }
         if !headSent {
             sendHead()
-            switch state {
-            case .draining:
-                bytesReceived += Int64(data.count)
-                return data.count
-            case .settling:
-                bytesReceived += Int64(data.count)
-                return overranSettle(data.count)
-            case .aborting, .queued:
-                return cutReturn(data)
-            case .running:
-                break
-            }
+            // The consumer may have finished or cancelled on the head.
+            if let answer = answerUnlessRunning(data) { return answer }
         }
         bytesReceived += Int64(data.count)
         switch report(.body(data)) {
@@ -198,11 +177,28 @@ final class Transfer {
             pausedInCurl = true
             return Int(CCurl_WRITEFUNC_PAUSE)
         case .finish:
-            // Cut: a short count makes libcurl end the transfer (CURLE_WRITE_ERROR).
             return state == .draining ? data.count : cutReturn(data)
         case .settle:
             return data.count
         case .cancel:
+            return cutReturn(data)
+        }
+    }
+
+    /// What the write callback answers for body bytes when the consumer no longer hears them:
+    /// a drained remainder is taken, bytes past a settle are the body going on, a cut
+    /// transfer's bytes end it (``cutReturn(_:)``). Nil while the transfer runs.
+    private func answerUnlessRunning(_ data: UnsafeRawBufferPointer) -> Int? {
+        switch state {
+        case .running:
+            return nil
+        case .draining:
+            bytesReceived += Int64(data.count)
+            return data.count
+        case .settling:
+            bytesReceived += Int64(data.count)
+            return overranSettle(data.count)
+        case .aborting, .queued:
             return cutReturn(data)
         }
     }

@@ -34,39 +34,13 @@ import StreamTestSupport
 }
 
 
-/// fanout-session inputs, replayed through the fuzz target's model with its way of reading
-/// choices from bytes.
+/// fanout-session inputs, replayed through the fuzz target's reading of its bytes.
 @Suite struct FanOutSessionFuzzRegressionTests {
-    /// The fuzz target's reading of its input (Fuzz/FanOutSessionFuzz.swift).
-    struct Bytes: ChoiceSource {
-        let data: [UInt8]
-        var at = 0
-        var isExhausted: Bool { at >= data.count }
-        mutating func next(_ bound: Int) -> Int {
-            guard bound > 1 else { return 0 }
-            var value = 0
-            for _ in 0..<(bound > 256 ? 2 : 1) where at < data.count {
-                value = value << 8 | Int(data[at])
-                at += 1
-            }
-            return value % bound
-        }
-    }
-
-    static func replay(_ base64: String) throws {
-        var choices = Bytes(data: Array(Data(base64Encoded: base64)!))
-        let upstreams = choices.next(6)
-        let prefix = 1 + choices.next(32)
-        let order: StreamOrder = choices.next(2) == 0 ? .completion : .sequential
-        let bodies = (0..<upstreams).map { _ in (0..<choices.next(48)).map { _ in UInt8(choices.next(256)) } }
-        var model = SessionModel(upstreams: upstreams, prefix: prefix, order: order, bodies: bodies)
-        try model.run(steps: 2_000, choices: &choices)
-    }
-
     /// The model's closing shutdown did not count an upstream still settling as uncertain, as
     /// its shutdown step does: a body of exactly the prefix, paused for the client, resumed,
     /// settling when the sequence ran out, ends truncated (not known to have ended).
     @Test func shutdownWhileSettling() throws {
-        try Self.replay("TcoyGCUwux0sYL4xIB5p/tqg7ui5mW0TLGC+MSAeaf7aoO7ouZl/XHwp3tYjey7ZHj9yH8sZcRdElNZJPJ1cNGC+MSAeaf7aoO7ouZl/XHwpmf2v5ZMlPNZUr0361xQnoK6z/ukjL4ryIR+e5JHFsRUL7LVWO/web5NCfsvI/ilV5c2ORtyO1LfCdk0qWk12dwb4XYaQAkrWvaNAG+nIy8zJMM2ORtyO1LfCdk0qWk12dwb4XYaQAkrWuvI+O/kt9fefK0k0r4f1UgtpuUsNF0SU1kk8nVw0YL4xIB5p/tqg7ui5mX9cfCmP8YRjsOSyuilwNHT/////8A==")
+        let input = "TcoyGCUwux0sYL4xIB5p/tqg7ui5mW0TLGC+MSAeaf7aoO7ouZl/XHwp3tYjey7ZHj9yH8sZcRdElNZJPJ1cNGC+MSAeaf7aoO7ouZl/XHwpmf2v5ZMlPNZUr0361xQnoK6z/ukjL4ryIR+e5JHFsRUL7LVWO/web5NCfsvI/ilV5c2ORtyO1LfCdk0qWk12dwb4XYaQAkrWvaNAG+nIy8zJMM2ORtyO1LfCdk0qWk12dwb4XYaQAkrWuvI+O/kt9fefK0k0r4f1UgtpuUsNF0SU1kk8nVw0YL4xIB5p/tqg7ui5mX9cfCmP8YRjsOSyuilwNHT/////8A=="
+        try SessionModel.run(bytes: Array(try #require(Data(base64Encoded: input))))
     }
 }
