@@ -132,8 +132,7 @@ enum Compress {
         case "gzip": command = ["gzip", "-c", "-9", "-n"]
         case "br": command = ["brotli", "-c", "-q", "11"]
         case "zstd": command = ["zstd", "-c", "-q", "-19"]
-        case "deflate":
-            command = ["python3", "-c", "import sys, zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read(), 9))"]
+        case "deflate": return try zlib(input)
         default: throw CompressError(message: "unknown coding \(coding)")
         }
         let p = Process()
@@ -151,6 +150,21 @@ enum Compress {
             throw CompressError(message: "\(command[0]) exited \(p.terminationStatus)")
         }
         return Array(out)
+    }
+
+    /// HTTP's `deflate` is the zlib format: gzip's raw deflate data (between its 10-byte header,
+    /// which `-n` keeps free of optional fields, and its 8-byte trailer) in a zlib header and
+    /// Adler-32 trailer, so that no tool beyond gzip is needed.
+    private static func zlib(_ input: [UInt8]) throws -> [UInt8] {
+        let gzip = try run("gzip", input)
+        guard gzip.count > 18, gzip[3] == 0 else { throw CompressError(message: "unexpected gzip header") }
+        var a: UInt32 = 1, b: UInt32 = 0
+        for byte in input {
+            a = (a + UInt32(byte)) % 65_521
+            b = (b + a) % 65_521
+        }
+        let adler = b << 16 | a
+        return [0x78, 0xDA] + gzip[10..<(gzip.count - 8)] + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: adler >> $0) }
     }
 
     struct CompressError: Error { let message: String }
