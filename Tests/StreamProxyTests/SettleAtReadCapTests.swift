@@ -40,7 +40,10 @@ struct SettleAtReadCapTests {
         let exact = try rig.settle(url: origin.url("/c0"), at: prefix)
         #expect(exact == .end, "\(framing): the end follows the prefix")
         let longer = try rig.settle(url: origin.url("/c1"), at: prefix)
-        #expect(longer == .moreFollowed, "\(framing): one byte more")
+        // The one byte more is seen either after the settle (the read that filled the prefix
+        // ended there) or in that very read, past the prefix, when a short read earlier on a
+        // loaded machine moved the boundary: either way, more followed. Nothing else is right.
+        #expect(longer == .moreFollowed || longer == .overshot(1), "\(framing): one byte more, got \(longer)")
     }
 }
 
