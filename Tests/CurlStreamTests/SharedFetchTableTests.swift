@@ -74,9 +74,9 @@ import Testing
         let r9 = table.start(url: u, prefix: 100, cacheFor: .zero, reader: 3, at: t0 + .milliseconds(1100))
         #expect(r9.how == .started)
         drain(&table, a.key, at: t0 + .milliseconds(1100))
-        // Past it: not served, and retired.
         let late = table.start(url: u, prefix: 50, cacheFor: .seconds(1), reader: 4, at: t0 + .milliseconds(1201))
-        #expect(late.how == .started && late.key != a.key)
+        // Past it: not served (it joins the fetch reader 3 started), and retired.
+        #expect(late.how == .joined && late.key != a.key)
         let r10 = table.retire(at: t0 + .milliseconds(1201))
         #expect(r10 == [a.key])
         #expect(table.fetch(a.key) == nil)
