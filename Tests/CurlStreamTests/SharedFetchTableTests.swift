@@ -113,4 +113,19 @@ import Testing
         let r16 = table.retire(at: t0 + .seconds(2))
         #expect(r16 == [a.key])
     }
+
+    @Test func aLongerCompletedFetchSupersedesAShorterOneOfTheSameURL() {
+        var table = SharedFetchTable()
+        let short = table.start(url: u, prefix: 10, cacheFor: .seconds(5), reader: 1, at: t0)
+        complete(&table, short.key, at: t0)
+        drain(&table, short.key, at: t0)
+        let long = table.start(url: u, prefix: 20, cacheFor: .seconds(5), reader: 2, at: t0 + .milliseconds(10))
+        #expect(long.how == .started)
+        #expect(table.retire(at: t0 + .milliseconds(10)).isEmpty, "the longer one has not completed yet")
+        complete(&table, long.key, at: t0 + .milliseconds(20))
+        drain(&table, long.key, at: t0 + .milliseconds(20))
+        #expect(table.retire(at: t0 + .milliseconds(20)) == [short.key])
+        let next = table.start(url: u, prefix: 5, cacheFor: .seconds(5), reader: 3, at: t0 + .milliseconds(30))
+        #expect(next.key == long.key && next.how == .cached)
+    }
 }
