@@ -33,12 +33,8 @@ extension Transfer {
     /// Keeps the value of a `Location:` header line, trimmed as libcurl trims it; the first
     /// non-empty one of a response counts, as in libcurl.
     func noteLocation(_ line: UnsafeRawBufferPointer) {
-        guard redirect.location == nil, line.count >= 9,
-              zip(line.prefix(9), "location:".utf8).allSatisfy({ ($0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0)) == $1 })
-        else { return }
-        let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
-        let value = line.dropFirst(9).drop(while: blank).reversed().drop(while: blank).reversed()
-        if !value.isEmpty { redirect.location = String(decoding: value, as: UTF8.self) }
+        guard redirect.location == nil, let value = HeaderLine.value(of: "location", in: line), !value.isEmpty else { return }
+        redirect.location = String(decoding: value, as: UTF8.self)
     }
 
     /// Limits a hop after a redirect to what is left of totalTimeout (CURLOPT_TIMEOUT_MS; a

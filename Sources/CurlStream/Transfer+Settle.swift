@@ -16,12 +16,14 @@ extension Transfer {
 
     /// The response's `Content-Encoding`, lowercased; nil for none or `identity`.
     var contentEncoding: String? {
-        guard let easy else { return nil }
-        var header: UnsafeMutablePointer<curl_header>?
-        guard curl_easy_header(easy, "Content-Encoding", 0, UInt32(CURLH_HEADER), -1, &header) == CURLHE_OK,
-              let value = header?.pointee.value else { return nil }
-        let coding = String(cString: value).lowercased().trimmingSpaces
-        return coding.isEmpty || coding == "identity" ? nil : coding
+        guard let coding = contentCoding, !coding.isEmpty, coding != "identity" else { return nil }
+        return coding
+    }
+
+    /// Keeps the first `Content-Encoding` of the response (as libcurl's header API would give it).
+    func noteContentEncoding(_ line: UnsafeRawBufferPointer) {
+        guard contentCoding == nil, let value = HeaderLine.value(of: "content-encoding", in: line) else { return }
+        contentCoding = String(decoding: value.map(HeaderLine.lowercased), as: UTF8.self)
     }
 
     /// The consumer is done (its `reporting` is the caller's business): a remainder known to
@@ -119,14 +121,5 @@ extension CurlMulti {
         } else if t.watchedSocket == fd {
             t.watchedSocket = CCurl_SOCKET_BAD
         }
-    }
-}
-
-private extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\t" { s = s.dropLast() }
-        return String(s)
     }
 }

@@ -56,6 +56,11 @@ extension Transfer {
         check(CCurl_easy_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0))
         check(CCurl_easy_setopt_resolver_start_callback(h, CURLOPT_RESOLVER_START_FUNCTION, resolverStartCallback))
         check(CCurl_easy_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https"))
+        // Upstreams are fetched directly, never through a proxy named by the environment
+        // (`http_proxy`, `no_proxy`, ...): the proxy host would be resolved by libcurl, off the
+        // loop, and a server quietly taking them from its environment surprises. "*" also
+        // spares libcurl reading those variables for every transfer (lib/url.c).
+        check(CCurl_easy_setopt_string(h, CURLOPT_NOPROXY, "*"))
         switch options.upstreamHTTP {
         case .auto:
             // HTTP/2 where TLS's ALPN offers it, HTTP/1.1 otherwise. The pool limits still count

@@ -50,6 +50,8 @@ final class Transfer {
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
 
     var headSent = false
+    /// The first `Content-Encoding` of the response being read, lowercased (nil: none yet).
+    var contentCoding: String?
     var contentLength: Int64?
     var bytesReceived: Int64 = 0
     /// The host's lookup and what libcurl was told of its addresses (CurlMulti+Resolve).
@@ -101,6 +103,7 @@ final class Transfer {
         headSent = false
         bytesReceived = 0
         contentLength = nil
+        contentCoding = nil
     }
 
     /// Gives up the easy handle (after it left the multi handle); the caller frees or reuses it.
@@ -215,10 +218,15 @@ final class Transfer {
             reuseReported = true
             if info(CURLINFO_NUM_CONNECTS) == 0 { multi.reservationUnused(self) }
         }
-        if line.starts(with: "HTTP/".utf8) {
+        if HeaderLine.starts(line, with: "HTTP/") {
             redirect.location = nil
+            contentCoding = nil
         } else if line.count > 2 {
-            noteLocation(line)
+            switch HeaderLine.lowercased(line[0]) {
+            case UInt8(ascii: "l"): noteLocation(line)
+            case UInt8(ascii: "c"): noteContentEncoding(line)
+            default: break
+            }
         } else if line.count <= 2, line.first == UInt8(ascii: "\r") || line.first == UInt8(ascii: "\n") {
             // End of one response's headers.
             let status = info(CURLINFO_RESPONSE_CODE)

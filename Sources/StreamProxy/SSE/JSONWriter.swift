@@ -34,16 +34,19 @@ struct JSONWriter {
         if let s { string(s) } else { raw("null") }
     }
 
-    mutating func int<I: BinaryInteger>(_ n: I) {
-        bytes.append(contentsOf: String(n).utf8)
+    mutating func int(_ n: Int) {
+        bytes.appendDecimal(n)
     }
 
     /// A number of milliseconds with one decimal, e.g. `12.3`.
     mutating func milliseconds(_ ms: Double) {
-        let tenths = Int((ms * 10).rounded())
-        int(tenths / 10)
+        let tenths = (ms * 10).rounded()
+        guard tenths.magnitude < 1e15 else { return raw("null") }
+        let t = Int(tenths)
+        if t < 0 && t > -10 { bytes.append(UInt8(ascii: "-")) }
+        bytes.appendDecimal(t / 10)
         bytes.append(UInt8(ascii: "."))
-        int(abs(tenths % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(abs(t % 10)))
     }
 
     mutating func bool(_ b: Bool) {
@@ -98,4 +101,23 @@ enum JSONValue: Sendable {
     case null
     case array([JSONValue])
     case object([(String, JSONValue)])
+}
+
+extension [UInt8] {
+    /// Appends `n` in decimal. Numbers go into every event (ids, indexes, byte counts,
+    /// milliseconds): this writes them without building a `String` for each.
+    mutating func appendDecimal(_ n: Int) {
+        if n < 0 { append(UInt8(ascii: "-")) }
+        var m = n.magnitude
+        // 20 digits hold any UInt64, filled from the end.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var i = 20
+            repeat {
+                i -= 1
+                digits[i] = UInt8(ascii: "0") + UInt8(m % 10)
+                m /= 10
+            } while m > 0
+            append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
+        }
+    }
 }

@@ -1,6 +1,18 @@
 /// The event names of PRODUCT.md §5.
 enum SSEEventName: String {
     case open, head, chunk, end, error, done
+
+    /// `event: <name>\nid: `, written before every event's id.
+    var prologue: StaticString {
+        switch self {
+        case .open: "event: open\nid: "
+        case .head: "event: head\nid: "
+        case .chunk: "event: chunk\nid: "
+        case .end: "event: end\nid: "
+        case .error: "event: error\nid: "
+        case .done: "event: done\nid: "
+        }
+    }
 }
 
 /// The wire syntax of the event stream (the WHATWG "server-sent events" format) as PRODUCT.md §5
@@ -18,7 +30,7 @@ struct SSEEncoder {
     /// `retry: <ms>`: how long a browser waits before it reconnects.
     func retry(milliseconds: Int, into out: inout [UInt8]) {
         out.append(contentsOf: "retry: ".utf8)
-        out.append(contentsOf: String(milliseconds).utf8)
+        out.appendDecimal(milliseconds)
         out.append(contentsOf: [0x0A, 0x0A])
     }
 
@@ -47,15 +59,13 @@ struct SSEEncoder {
     }
 
     private mutating func header(_ name: SSEEventName, into out: inout [UInt8]) {
-        out.append(contentsOf: "event: ".utf8)
-        out.append(contentsOf: name.rawValue.utf8)
-        out.append(contentsOf: "\nid: ".utf8)
+        name.prologue.withUTF8Buffer { out.append(contentsOf: $0) }
         if name == .done {
-            out.append(contentsOf: "done".utf8)
+            out.append(contentsOf: [UInt8(ascii: "d"), UInt8(ascii: "o"), UInt8(ascii: "n"), UInt8(ascii: "e")])
         } else {
-            out.append(contentsOf: String(nextID).utf8)
+            out.appendDecimal(nextID)
             nextID += 1
         }
-        out.append(contentsOf: "\ndata: ".utf8)
+        ("\ndata: " as StaticString).withUTF8Buffer { out.append(contentsOf: $0) }
     }
 }

@@ -38,11 +38,12 @@ package struct UTF8JSONText {
         let n = buf.count
         out.reserveCapacity(out.count + n + 16)
         while i < n {
-            // Fast path: a run of plain printable ASCII.
-            let b = buf[i]
-            if b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") {
-                out.append(b)
-                i += 1
+            // Fast path: a run of plain printable ASCII, copied at once.
+            var j = i
+            while j < n, Self.isPlain(buf[j]) { j += 1 }
+            if j > i {
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i..<j]))
+                i = j
                 continue
             }
             if !step(buf, &i, n, final: final, into: &out) { break }
@@ -98,9 +99,13 @@ package struct UTF8JSONText {
             }
             j += 1
         }
-        for k in i..<j { out.append(buf[k]) }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i..<j]))
         i = j
         return true
+    }
+
+    @inline(__always) private static func isPlain(_ b: UInt8) -> Bool {
+        b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\")
     }
 
     private mutating func hold(_ buf: UnsafeRawBufferPointer, from: Int, to: Int) {
