@@ -62,6 +62,8 @@ public final class CurlMulti {
     /// due now, such as a transfer it stopped reading at its per-call read cap.
     var curlDueAtOnce = false
     var noticeTimer: LoopTimer!
+    /// The fetches shared by transfers started with ``TransferSharing`` (made at the first).
+    var shared: SharedFetches?
 
     /// What this multi has done, readable from any thread.
     public let counters = CurlMultiCounters()
@@ -186,8 +188,7 @@ public final class CurlMulti {
     /// hosts file or cached), then it waits for a connection slot.
     public func start(_ request: TransferRequest, consumer: TransferConsumer, tag: Int) -> TransferID {
         enter()
-        let id = TransferID(raw: nextID)
-        nextID += 1
+        let id = newID()
         let transfer = Transfer(id: id, request: request, consumer: consumer, tag: tag)
         transfer.host = pool.host(request.hostKey)
         transfer.multi = self
@@ -204,6 +205,7 @@ public final class CurlMulti {
     /// from inside this call) and reads its socket again.
     public func resume(_ id: TransferID) {
         enter()
+        if let shared, shared.owns(id) { return shared.resume(id) }
         guard let t = transfers[id], t.pausedInCurl, let easy = t.easy else { return }
         t.pausedInCurl = false
         inCurl = true
@@ -222,6 +224,7 @@ public final class CurlMulti {
     /// Stops `id` at once; the consumer hears nothing more. Its connection slot returns at once.
     public func cancel(_ id: TransferID) {
         enter()
+        if let shared, shared.owns(id) { return shared.cancel(id) }
         guard let t = transfers[id] else { return }
         t.reporting = false
         if cancelLookup(t) {
@@ -244,9 +247,14 @@ public final class CurlMulti {
     /// The checks of every public entry point: on the loop, and not from inside libcurl (a
     /// consumer answers libcurl's callbacks with a ``TransferDirective`` instead).
     @inline(__always)
-    private func enter() {
+    func enter() {
         loop.preconditionInEventLoop()
         precondition(!inCurl, "CurlMulti called from inside a libcurl callback")
+    }
+
+    func newID() -> TransferID {
+        defer { nextID += 1 }
+        return TransferID(raw: nextID)
     }
 
     /// Transfers that have not ended yet (active or queued).

@@ -35,6 +35,13 @@ public final class CurlMultiCounters: Sendable {
     public let responsesHTTP10 = Atomic<Int>(0)
     public let responsesHTTP11 = Atomic<Int>(0)
     public let responsesHTTP2 = Atomic<Int>(0)
+    /// Shared fetches (coalescing) started, readers that joined a running one, and readers
+    /// served by one that completed within their `cacheFor`.
+    public let sharedFetches = Atomic<Int>(0)
+    public let sharedJoins = Atomic<Int>(0)
+    public let sharedCacheHits = Atomic<Int>(0)
+    /// Body bytes shared fetches hold now (each fetch's prefix, once).
+    public let sharedBytes = Atomic<Int>(0)
     private let dns = Atomic<Int>(0)
     private let connect = Atomic<Int>(0)
     private let tls = Atomic<Int>(0)

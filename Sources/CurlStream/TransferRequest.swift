@@ -62,13 +62,45 @@ public struct TransferHead: Sendable, Equatable {
     /// The `Content-Encoding` libcurl decodes (`gzip`, `br`, ...; lowercased, as sent), nil for
     /// none or `identity`. Body events carry the decoded bytes.
     public let contentEncoding: String?
+    /// For a transfer started with ``TransferSharing``: whether it started the fetch, joined
+    /// one running, or read one completed (nil for a transfer of its own).
+    public internal(set) var shared: SharedFetchStart?
 
-    public init(status: Int, contentType: String?, contentLength: Int64?, contentEncoding: String? = nil) {
+    public init(status: Int, contentType: String?, contentLength: Int64?, contentEncoding: String? = nil,
+                shared: SharedFetchStart? = nil) {
         self.status = status
         self.contentType = contentType
         self.contentLength = contentLength
         self.contentEncoding = contentEncoding
+        self.shared = shared
     }
+}
+
+/// Asks ``CurlMulti/start(_:sharing:consumer:tag:)`` to share one fetch among the transfers of
+/// the same URL on its multi (coalescing): only for upstreams whose body is the same for every
+/// client.
+public struct TransferSharing: Sendable, Equatable {
+    /// Body bytes the consumer takes (it answers `finish` or `settle` once it has them).
+    public var prefix: Int
+    /// How long after a fetch completed its bytes serve transfers that start (0: only running
+    /// fetches are joined).
+    public var cacheFor: Duration
+
+    public init(prefix: Int, cacheFor: Duration = .zero) {
+        precondition(prefix > 0, "a shared transfer takes at least one byte")
+        self.prefix = prefix
+        self.cacheFor = cacheFor
+    }
+}
+
+/// How a shared transfer got its fetch.
+public enum SharedFetchStart: String, Sendable, Equatable {
+    /// No running or cached fetch could serve it: it started one.
+    case started
+    /// It joined a running fetch, and got every byte from the start.
+    case joined
+    /// It read a fetch that completed within its `cacheFor`.
+    case cached
 }
 
 /// How a transfer went, reported once, last.

@@ -76,6 +76,12 @@ public struct ConfigOptions: ParsableArguments {
     ))
     public var cors: [String] = []
 
+    @Flag(inversion: .prefixedNo, help: "Share upstream fetches among concurrent streams of every route that does not say otherwise (only for bodies that are the same for every client). (default: off)")
+    public var coalesce: Bool?
+
+    @Option(help: help("Seconds a completed shared fetch serves streams that start after it (needs --coalesce; 0: none).", default: seconds(defaults.cacheFor), "duration"))
+    public var cacheFor: String?
+
     @Flag(inversion: .prefixedNo, help: "Let browsers send credentials with cross-origin streams. (default: off)")
     public var corsCredentials: Bool?
 
@@ -126,6 +132,8 @@ public struct ConfigOptions: ParsableArguments {
         if let defaultRoute { config.defaultRoute = defaultRoute }
         try set(&config.prefix, prefix, "--prefix", ConfigSyntax.byteSize)
         try set(&config.maxPrefix, maxPrefix, "--max-prefix", ConfigSyntax.byteSize)
+        if let coalesce { config.coalesce = coalesce }
+        try set(&config.cacheFor, cacheFor, "--cache-for", ConfigSyntax.duration)
         try set(&config.maxConnections, maxConnections, "--max-connections", ConfigSyntax.integer)
         try set(&config.maxConnectionsPerHost, maxConnectionsPerHost, "--max-connections-per-host", ConfigSyntax.integer)
         try set(&config.maxKeepalive, maxKeepalive, "--max-keepalive", ConfigSyntax.integer)

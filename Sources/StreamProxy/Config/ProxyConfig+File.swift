@@ -66,6 +66,8 @@ extension ProxyConfig {
         "defaultRoute": { config, value, key throws(ConfigError) in config.defaultRoute = try value.optionalString(key) },
         "prefix": size(\.prefix),
         "maxPrefix": size(\.maxPrefix),
+        "coalesce": { config, value, key throws(ConfigError) in config.coalesce = try value.bool(key) },
+        "cacheFor": duration(\.cacheFor),
         "maxConnections": count(\.maxConnections),
         "maxConnectionsPerHost": count(\.maxConnectionsPerHost),
         "maxKeepalive": count(\.maxKeepalive),
@@ -110,13 +112,16 @@ extension ProxyConfig {
         }
     }
 
-    /// `{"name": {"upstreams": [URL, ...], "prefix": size}, ...}` in file order.
+    /// `{"name": {"upstreams": [URL, ...], "prefix": size, "coalesce": bool, "cacheFor": duration}, ...}`
+    /// in file order.
     private static func routes(_ value: ConfigJSON, _ key: String) throws(ConfigError) -> [RouteConfig] {
         var routes: [RouteConfig] = []
         for (name, body) in try value.members(key) {
             let field = "\(key).\(name)"
             var upstreams: [String]?
             var prefix: Int?
+            var coalesce: Bool?
+            var cacheFor: Double?
             for (routeKey, routeValue) in try body.members(field) {
                 let routeField = "\(field).\(routeKey)"
                 switch (routeKey, routeValue) {
@@ -126,14 +131,22 @@ extension ProxyConfig {
                     prefix = nil
                 case ("prefix", _):
                     prefix = try ConfigSyntax.byteSize(routeValue.numberOrStringText(routeField), field: routeField)
+                case ("coalesce", .null):
+                    coalesce = nil
+                case ("coalesce", _):
+                    coalesce = try routeValue.bool(routeField)
+                case ("cacheFor", .null):
+                    cacheFor = nil
+                case ("cacheFor", _):
+                    cacheFor = try ConfigSyntax.duration(routeValue.numberOrStringText(routeField), field: routeField)
                 default:
-                    throw ConfigError(field: routeField, problem: ConfigKeys.unknown(routeKey, known: ["upstreams", "prefix"]))
+                    throw ConfigError(field: routeField, problem: ConfigKeys.unknown(routeKey, known: ["upstreams", "prefix", "coalesce", "cacheFor"]))
                 }
             }
             guard let upstreams else {
                 throw ConfigError(field: "\(field).upstreams", problem: "is required: the list of upstream URLs")
             }
-            routes.append(RouteConfig(name: name, upstreams: upstreams, prefix: prefix))
+            routes.append(RouteConfig(name: name, upstreams: upstreams, prefix: prefix, coalesce: coalesce, cacheFor: cacheFor))
         }
         return routes
     }

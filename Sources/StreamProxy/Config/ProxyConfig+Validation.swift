@@ -19,6 +19,7 @@ extension ProxyConfig {
         try checkPositive(maxPrefix, "maxPrefix")
         try checkPositive(maxUpstreamsPerStream, "maxUpstreamsPerStream")
         try checkRoutes()
+        try checkCoalescing()
         try check(prefix, in: 1...maxPrefix, "prefix", bounds: "1 and maxPrefix (\(maxPrefix))")
         // The connection limits hold for the whole process whatever `workers` is; a per-host
         // limit above the total is simply capped by it.
@@ -58,6 +59,23 @@ extension ProxyConfig {
             throw ConfigError(field: "listen", problem: "expected a host name or IP address, got \(ConfigSyntax.quoted(listenHost))")
         }
     }
+
+    /// A cache serves shared fetches only, so a `cacheFor` needs coalescing where it applies.
+    private func checkCoalescing() throws(ConfigError) {
+        try checkDuration(cacheFor, "cacheFor", allowZero: true)
+        if routes.isEmpty, cacheFor > 0, !coalesce {
+            throw ConfigError(field: "cacheFor", problem: Self.cacheNeedsCoalesce)
+        }
+        for route in routes {
+            let field = route.cacheFor == nil ? "cacheFor" : "routes.\(route.name).cacheFor"
+            if let own = route.cacheFor { try checkDuration(own, field, allowZero: true) }
+            if (route.cacheFor ?? cacheFor) > 0, !(route.coalesce ?? coalesce) {
+                throw ConfigError(field: field, problem: "\(Self.cacheNeedsCoalesce) (route \(ConfigSyntax.quoted(route.name)))")
+            }
+        }
+    }
+
+    private static let cacheNeedsCoalesce = "needs coalesce: only shared fetches are cached (set \"coalesce\": true or --coalesce)"
 
     private func checkRoutes() throws(ConfigError) {
         var names = Set<String>()

@@ -25,6 +25,12 @@ public struct ProxyConfig: Sendable, Equatable {
     public var prefix = 1024
     /// The most bytes per upstream a request (or a route) may ask for.
     public var maxPrefix = 1_048_576
+    /// Whether routes that do not say otherwise share upstream fetches among concurrent streams
+    /// (coalescing): only for upstreams whose body is the same for every client.
+    public var coalesce = false
+    /// Seconds a completed shared fetch serves streams that start after it, for routes that do
+    /// not say otherwise (needs coalescing; errors are never served again). 0: none.
+    public var cacheFor = 0.0
     /// Upstream connections open at once, whole process.
     public var maxConnections = 100
     /// Upstream connections open at once to any one upstream host, whole process (a value above

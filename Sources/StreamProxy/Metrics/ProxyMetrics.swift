@@ -106,6 +106,16 @@ final class ProxyMetrics: Sendable {
         counter("streamproxy_upstream_pool_pokes_total", [],
                 "Times another worker asked this one to look at its pool (a lease came free, or an idle connection it holds is wanted).",
                 w.curl.pokes.load(ordering: .relaxed))
+        counter("streamproxy_coalesced_fetches_total", [],
+                "Upstream fetches started on coalesced routes (each shared by the streams that join it).",
+                w.curl.sharedFetches.load(ordering: .relaxed))
+        counter("streamproxy_coalesced_joins_total", [], "Stream upstreams that joined a running shared fetch.",
+                w.curl.sharedJoins.load(ordering: .relaxed))
+        counter("streamproxy_coalesced_cache_hits_total", [],
+                "Stream upstreams served by a shared fetch that completed within their route's cacheFor.",
+                w.curl.sharedCacheHits.load(ordering: .relaxed))
+        registry.makeGauge(descriptor: metric("streamproxy_coalesced_bytes_held",
+            "Body bytes held by shared fetches now (each fetch's prefix, once)."), labels: labels).set(Int64(w.curl.sharedBytes.load(ordering: .relaxed)))
         registry.makeGauge(descriptor: metric("streamproxy_upstream_transfers_resolving", "Upstream transfers waiting for their host's DNS lookup."), labels: labels).set(Int64(w.curl.resolving.load(ordering: .relaxed)))
         counter("streamproxy_upstream_libcurl_resolves_total", [],
                 "Host lookups libcurl started itself (each on a resolver thread); names are resolved on the workers' loops, so this stays 0.",

@@ -6,6 +6,18 @@ public struct Route: Sendable, Equatable {
     public let upstreams: [TransferRequest]
     /// Bytes forwarded per upstream unless the request asks for another prefix.
     public let prefix: Int
+    /// Concurrent streams share upstream fetches (see ``TransferSharing``), each completed one
+    /// serving streams that start within `cacheFor` after it.
+    public let coalesce: Bool
+    public let cacheFor: Duration
+
+    public init(name: String, upstreams: [TransferRequest], prefix: Int, coalesce: Bool = false, cacheFor: Duration = .zero) {
+        self.name = name
+        self.upstreams = upstreams
+        self.prefix = prefix
+        self.coalesce = coalesce
+        self.cacheFor = cacheFor
+    }
 }
 
 /// The routes of a running proxy, validated and frozen: built once, when the first worker has
@@ -34,11 +46,15 @@ extension RouteTable {
     /// own test origin (listening on `port`).
     init(config: ProxyConfig, port: UInt16) {
         if config.routes.isEmpty {
-            self.init(routes: [DemoRoute.make(port: port, prefix: config.prefix)])
+            let demo = DemoRoute.make(port: port, prefix: config.prefix)
+            self.init(routes: [Route(name: demo.name, upstreams: demo.upstreams, prefix: demo.prefix, coalesce: config.coalesce,
+                                     cacheFor: .seconds(config.cacheFor))])
             return
         }
         let routes = config.routes.map { r in
-            Route(name: r.name, upstreams: r.upstreams.map(TransferRequest.init(url:)), prefix: r.prefix ?? config.prefix)
+            let coalesce = r.coalesce ?? config.coalesce
+            return Route(name: r.name, upstreams: r.upstreams.map(TransferRequest.init(url:)), prefix: r.prefix ?? config.prefix,
+                         coalesce: coalesce, cacheFor: coalesce ? .seconds(r.cacheFor ?? config.cacheFor) : .zero)
         }
         self.init(routes: routes, defaultName: config.defaultRoute)
     }

@@ -66,6 +66,8 @@ extension JSONWriter {
         case .string(let s): string(s)
         case .int(let n): int(n)
         case .bool(let b): bool(b)
+        // Swift's shortest round-trip form ("1.5", "0.25") is valid JSON for finite values.
+        case .number(let x): x.isFinite ? bytes.append(contentsOf: String(x).utf8) : raw("null")
         case .null: raw("null")
         case .array(let items):
             bytes.append(UInt8(ascii: "["))
@@ -92,6 +94,7 @@ enum JSONValue: Sendable {
     case string(String)
     case int(Int)
     case bool(Bool)
+    case number(Double)
     case null
     case array([JSONValue])
     case object([(String, JSONValue)])

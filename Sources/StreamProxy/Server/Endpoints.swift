@@ -96,6 +96,8 @@ final class Endpoints {
                 .object([
                     ("name", .string(r.name)),
                     ("prefix", .int(r.prefix)),
+                    ("coalesce", .bool(r.coalesce)),
+                    ("cacheFor", .number(r.cacheFor.seconds)),
                     ("upstreams", .array(r.upstreams.map { .string($0.url) })),
                 ])
             })),

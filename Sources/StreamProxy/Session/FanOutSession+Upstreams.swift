@@ -34,6 +34,9 @@ extension FanOutSession {
             w.comma(); w.key("contentEncoding"); w.string(head.contentEncoding)
             w.comma(); w.key("charset"); w.string(charset)
             w.comma(); w.key("ttfbMs"); w.milliseconds(ttfb)
+            // A coalesced route's upstream: whether this stream started the fetch, joined it,
+            // or read it from the cache.
+            if let shared = head.shared { w.comma(); w.key("shared"); w.string(shared.rawValue) }
             w.raw("}")
         }
         return .proceed

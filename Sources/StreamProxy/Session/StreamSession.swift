@@ -14,6 +14,8 @@ import EventLoop
 final class StreamSession: TransferConsumer {
     private var session: FanOutSession
     private let requests: [TransferRequest]
+    /// Set when the route coalesces: its upstreams' fetches are shared with other streams.
+    private let sharing: TransferSharing?
     /// The transfer of each upstream while the session may still hear from it.
     private var transfers: [TransferID?]
     private let stream: HTTPResponseStream
@@ -39,6 +41,7 @@ final class StreamSession: TransferConsumer {
                             retryMilliseconds: settings.retryMilliseconds),
             transcoders: scratch.transcoders, at: now)
         self.requests = request.route.upstreams
+        self.sharing = request.route.coalesce ? TransferSharing(prefix: request.prefix, cacheFor: request.route.cacheFor) : nil
         self.transfers = Array(repeating: nil, count: request.route.upstreams.count)
         self.stream = stream
         self.curl = curl
@@ -163,7 +166,11 @@ final class StreamSession: TransferConsumer {
     private func run(_ command: FanOutSession.Command) {
         switch command {
         case .start(let i):
-            transfers[i] = curl.start(requests[i], consumer: self, tag: i)
+            if let sharing {
+                transfers[i] = curl.start(requests[i], sharing: sharing, consumer: self, tag: i)
+            } else {
+                transfers[i] = curl.start(requests[i], consumer: self, tag: i)
+            }
         case .stop(let i):
             guard let id = transfers[i] else { return }
             transfers[i] = nil
