@@ -12,11 +12,11 @@
 # all delivered, and all that got `done`); upstream fetches/s as the origin counts them (nginx's
 # log of /slow/, bench/w7_fetches.py) and the most it had in flight at once (of one URL, in all);
 # proxy CPU per stream (from /proc of the proxy alone); done p99. The two halves run on two
-# proxies started side by side with their runs interleaved, so a noisy machine's drift favours
-# neither, REPS times; bench/w7_summary.py prints the medians and the ratios on / off.
+# proxies started side by side with their runs interleaved (off, on; on, off; ...), so a noisy
+# machine's drift favours neither, REPS times; bench/w7_summary.py prints the medians and the ratios on / off.
 # The coalesced half needs a binary with `--coalesce`; without one it is skipped (and said so).
 # Release build unless BIN names another binary. OUT=DIR keeps the per-run CSV (DIR/W7-runs.csv,
-# as bench/run.sh does for BENCHMARKS.md). Loopback only; about a minute per pool setting.
+# as bench/run.sh does for BENCHMARKS.md). Loopback only; about 45 s per pool setting.
 #
 #   bench/w7-coalesce.sh                 (C=1000 REPS=3 DURATION=5s WORKERS=2 POOLS="default wide")
 set -euo pipefail
@@ -98,8 +98,11 @@ for pool in $POOLS; do
     wait_up $ONPORT
   fi
   for rep in $(seq "$REPS"); do
-    run "$pool" off "$rep" $OFFPORT $OFF "--workers $WORKERS${flags:+ $flags}"
-    if [ $COALESCE = 1 ]; then run "$pool" on "$rep" $ONPORT $ON "--workers $WORKERS${flags:+ $flags} --coalesce"; fi
+    # off, on; then on, off; ...: neither half always runs first.
+    for mode in $( [ $((rep % 2)) = 1 ] && echo off on || echo on off ); do
+      if [ $mode = off ]; then run "$pool" off "$rep" $OFFPORT $OFF "--workers $WORKERS${flags:+ $flags}"
+      elif [ $COALESCE = 1 ]; then run "$pool" on "$rep" $ONPORT $ON "--workers $WORKERS${flags:+ $flags} --coalesce"; fi
+    done
   done
   if [ -n "${OUT:-}" ]; then
     echo "W7-$pool: stream-proxy serve --workers $WORKERS${flags:+ $flags} [--coalesce] --route $ROUTE (nginx origin, bench/nginx/delay.conf); bench -c $C -d $DURATION" >> "$OUT/settings.txt"
