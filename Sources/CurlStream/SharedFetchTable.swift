@@ -80,16 +80,26 @@ package struct SharedFetchTable {
         if byURL[entry.url]?.isEmpty == true { byURL[entry.url] = nil }
     }
 
-    /// Forgets every fetch that has no readers and can serve no one new at `now`; returns their
-    /// keys (their owner frees what it holds for them).
+    /// Forgets every fetch that has no readers and can serve no one new at `now`: its window
+    /// has passed, or a fetch of the same URL holding at least its prefix completed after it
+    /// (so requests for ever longer prefixes keep one cached fetch per URL, not one each).
+    /// Returns their keys (their owner frees what it holds for them).
     package mutating func retire(at now: Instant) -> [Int] {
         var gone: [Int] = []
         for (key, entry) in entries where entry.fetch.readers.isEmpty && entry.fetch.outcome != nil {
-            if let until = servesUntil(entry), until > now { continue }
+            if let until = servesUntil(entry), until > now, !isSuperseded(key, entry) { continue }
             gone.append(key)
         }
         for key in gone { forget(key) }
         return gone
+    }
+
+    private func isSuperseded(_ key: Int, _ entry: Entry) -> Bool {
+        guard let at = entry.completedAt else { return false }
+        return (byURL[entry.url] ?? []).contains { other in
+            guard other != key, let o = entries[other], o.fetch.isCacheable, let oAt = o.completedAt else { return false }
+            return o.fetch.prefix >= entry.fetch.prefix && oAt >= at && o.keepFor >= entry.keepFor
+        }
     }
 
     /// When the next completed fetch stops serving new readers (then ``retire(at:)`` frees it).

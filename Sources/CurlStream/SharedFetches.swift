@@ -66,16 +66,14 @@ final class SharedFetches: TransferConsumer {
         guard let reader = readers[id] else { return }
         _ = table.update(reader.fetch, at: .now) { $0.resume(id.raw) }
         if let body = bodies[reader.fetch] { deliver(to: id, of: reader.fetch, from: body) }
+        cancelIfUnread(reader.fetch)
         retire()
     }
 
     /// The reader hears nothing more; the last reader of a running fetch cancels its transfer.
     func cancel(_ id: TransferID) {
         guard let reader = readers.removeValue(forKey: id) else { return }
-        if table.leave(id.raw, of: reader.fetch) {
-            bodies[reader.fetch] = nil
-            if let transfer = fetching.removeValue(forKey: reader.fetch) { multi.cancel(transfer) }
-        }
+        if table.leave(id.raw, of: reader.fetch) { stop(reader.fetch) }
         retire()
     }
 
@@ -120,8 +118,11 @@ final class SharedFetches: TransferConsumer {
     private func deliverDue() {
         while !due.isEmpty {
             let key = due.removeFirst()
-            guard let body = bodies[key], let fetch = table.fetch(key) else { continue }
-            for id in fetch.order { deliver(to: TransferID(raw: id), of: key, from: body) }
+            // The order alone is kept across the pass: a copy of the whole fetch would make
+            // every reader's step copy the others' books.
+            guard let body = bodies[key], let order = table.fetch(key)?.order else { continue }
+            for id in order { deliver(to: TransferID(raw: id), of: key, from: body) }
+            cancelIfUnread(key)
         }
         retire()
     }
@@ -159,6 +160,20 @@ final class SharedFetches: TransferConsumer {
             _ = table.update(key, at: .now) { $0.delivered(id.raw, delivery, answer) }
             if answer == .finish || answer == .cancel { readers[id] = nil }
         }
+    }
+
+    /// A running fetch whose readers all have what they wanted (a shorter prefix than its
+    /// starter's, who left) is read by no one: it stops, as when its last reader leaves.
+    private func cancelIfUnread(_ key: Int) {
+        guard let fetch = table.fetch(key), fetch.readers.isEmpty, fetch.outcome == nil else { return }
+        table.forget(key)
+        stop(key)
+    }
+
+    /// Frees a forgotten fetch's bytes and cancels its transfer.
+    private func stop(_ key: Int) {
+        bodies[key] = nil
+        if let transfer = fetching.removeValue(forKey: key) { multi.cancel(transfer) }
     }
 
     /// Frees the fetches that can serve no one any more, and arms the timer for the next.

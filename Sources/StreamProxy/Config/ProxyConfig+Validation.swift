@@ -60,19 +60,18 @@ extension ProxyConfig {
         }
     }
 
-    /// A cache serves shared fetches only, so a `cacheFor` needs coalescing where it applies.
+    /// A cache serves shared fetches only: a route's own `cacheFor` needs the route to coalesce,
+    /// and the global one (the default of coalescing routes) needs some route that does.
     private func checkCoalescing() throws(ConfigError) {
         try checkDuration(cacheFor, "cacheFor", allowZero: true)
-        if routes.isEmpty, cacheFor > 0, !coalesce {
-            throw ConfigError(field: "cacheFor", problem: Self.cacheNeedsCoalesce)
-        }
         for route in routes {
-            let field = route.cacheFor == nil ? "cacheFor" : "routes.\(route.name).cacheFor"
-            if let own = route.cacheFor { try checkDuration(own, field, allowZero: true) }
-            if (route.cacheFor ?? cacheFor) > 0, !(route.coalesce ?? coalesce) {
-                throw ConfigError(field: field, problem: "\(Self.cacheNeedsCoalesce) (route \(ConfigSyntax.quoted(route.name)))")
-            }
+            guard let own = route.cacheFor else { continue }
+            let field = "routes.\(route.name).cacheFor"
+            try checkDuration(own, field, allowZero: true)
+            if own > 0, !(route.coalesce ?? coalesce) { throw ConfigError(field: field, problem: Self.cacheNeedsCoalesce) }
         }
+        let someCoalesce = routes.isEmpty ? coalesce : routes.contains { $0.coalesce ?? coalesce }
+        if cacheFor > 0, !someCoalesce { throw ConfigError(field: "cacheFor", problem: Self.cacheNeedsCoalesce) }
     }
 
     private static let cacheNeedsCoalesce = "needs coalesce: only shared fetches are cached (set \"coalesce\": true or --coalesce)"
