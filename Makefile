@@ -45,6 +45,11 @@ test-tsan: deps
 bench: deps
 	bench/run.sh
 
+# W7 alone (issue 12): coalescing off and on, about a minute and a half (bench/w7-coalesce.sh).
+.PHONY: bench-w7
+bench-w7: deps
+	bench/w7-coalesce.sh
+
 # libFuzzer targets (Fuzz/, seeds in Tests/Fuzz/<target>/) for FUZZ_SECONDS each, sanitized with
 # ASan, built into .build-fuzz. A new target: its file in Fuzz/, its line in Fuzz/FuzzEntry.swift,
 # its seeds, and its name here (Fuzz/README.md).

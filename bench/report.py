@@ -9,6 +9,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import w7_summary  # noqa: E402  (bench/w7_summary.py, shared with bench/w7-coalesce.sh)
+
 out_dir, md_path, png_path = sys.argv[1], sys.argv[2], sys.argv[3]
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -231,6 +234,21 @@ if storm:
                      f"{d['done'].get('maxMs', '-')} ms | {held:.0f} / {idle:.0f} |")
     lines.append("")
 
+# ---- coalesced fetches, issue 12 (bench/w7-coalesce.sh)
+w7_targets = []
+if os.path.exists(f"{out_dir}/W7-runs.csv"):
+    w7 = w7_summary.summarise(w7_summary.load(f"{out_dir}/W7-runs.csv"))
+    w7_lines, w7_targets = w7_summary.markdown(w7)
+    lines.append("## Coalesced fetches (W7, issue 12)\n")
+    lines.append("nginx origin (bench/nginx/delay.conf): five distinct URLs, each answering 200 ms after the request "
+                 "(`echo_sleep`), prefix 1 KiB; `stream-proxy bench -c 1000` (closed loop) against two proxies started "
+                 "side by side, without and with `--coalesce`, their runs interleaved. Two pool settings: the defaults "
+                 "(maxConnectionsPerHost 10, so uncoalesced streams queue and fail at poolTimeout), and `wide` "
+                 "(maxConnections, maxConnectionsPerHost and maxKeepalive 5000: nothing queues). Rates are over each "
+                 "bench process's whole run; fetches are the origin's access-log lines; \"most at once\" is from the "
+                 "log's start and end times; proxy CPU is from /proc of the proxy alone.\n")
+    lines += w7_lines
+
 # ---- the targets of issue 5, each computed from the figures above
 targets = []
 
@@ -282,8 +300,10 @@ if wrk_med and w1:
     target("bench within 10% of wrk (W1 c=100)", f"{w1['streams'] / wrk_med * 100:.0f}% ({fnum(w1['streams'])} against {fnum(wrk_med)})",
            w1["streams"] >= 0.9 * wrk_med)
     target("bench's own RSS and CPU reported", f"{fnum(w1['benchRSS'])} MB, {fnum(w1['benchCPU'], 2)} s CPU per run", True)
+for name, measured, met in w7_targets:
+    target(f"{name} (issue 12)", measured, met)
 if targets:
-    lines.append("## Targets (issues 5 and 9)\n")
+    lines.append("## Targets (issues 5, 9 and 12)\n")
     lines.append("| target | measured (median) | met |")
     lines.append("|---|---|---|")
     lines += targets

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the standard workloads of issues 5 and 9 against the release build, each run RUNS times,
+# `make bench`: the standard workloads of issues 5, 9 and 12 against the release build, each run RUNS times,
 # with the proxy's RSS, threads, open fds and CPU sampled during every run; then the peers
 # (bench/peers) under the same load; results in bench/out/, summarised into BENCHMARKS.md and
 # bench/latency.png by bench/report.py. Loopback only; everything started here is stopped here.
@@ -129,6 +129,9 @@ IDLE_RSS=$(awk '/^VmRSS:/ {print $2}' /proc/$PROXY/status); IDLE_THREADS=$(awk '
 echo "W6 idle: rss_kb=$IDLE_RSS threads=$IDLE_THREADS" > "$OUT/W6-idle.txt"
 run W6 1 w6 -c 8000 -n 8000 --timeout 60s
 stop_proxy
+
+echo "== W7 coalesced: 1000 clients on 5 nginx URLs answering after 200 ms, without and with --coalesce"
+OUT="$OUT" BIN=$BIN WORKERS="$WORKERS" REPS="$RUNS" DURATION="$DURATION" bench/w7-coalesce.sh
 
 if [ "$PEERS" = 1 ]; then
   U="\"$O/bytes/1024\""

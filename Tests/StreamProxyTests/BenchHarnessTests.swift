@@ -26,7 +26,7 @@ import Testing
         #expect(perStream == 17)  // open, 5 x (head, chunk, end), done
 
         let r = try bench(cluster, route: "w", load: .closed(concurrency: 4), limit: .count(60))
-        #expect(r.started == 60 && r.completed == 60)
+        #expect(r.started == 60 && r.completed == 60 && r.completedClean == 60)
         #expect(r.errors.isEmpty)
         #expect(r.events == 60 * perStream)
         #expect(r.firstByte.totalCount == 60 && r.firstChunk.totalCount == 60 && r.done.totalCount == 60)
@@ -52,7 +52,7 @@ import Testing
         defer { cluster.stop() }
         let r = try bench(cluster, route: "f", load: .closed(concurrency: 2), limit: .count(10))
         // An upstream that fails is an error event inside a stream that still completes.
-        #expect(r.completed == 10)
+        #expect(r.completed == 10 && r.completedClean == 0)
         #expect(r.errors == ["error event: connect": 10])
     }
 

@@ -1,12 +1,18 @@
 # Sourced by the benchmark scripts: an nginx origin on 127.0.0.1:$NPORT serving /1k (1 KiB),
 # from a temporary folder, stopped with everything in `pids` when the script exits.
-# Sets NGINX_DIR and U (the 1 KiB URL); installs nginx if it is missing.
+# NGINX_CONF names its config (bench/nginx/static.conf unless set; delay.conf adds W7's /slow/).
+# Sets NGINX_DIR and U (the 1 KiB URL); installs nginx, and the echo module a config that loads
+# it needs, if missing.
+NGINX_CONF=${NGINX_CONF:-bench/nginx/static.conf}
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
 }
+if grep -q '^load_module .*ngx_http_echo_module' "$NGINX_CONF" && [ ! -e /usr/lib/nginx/modules/ngx_http_echo_module.so ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libnginx-mod-http-echo >/dev/null
+fi
 NGINX_DIR=$(mktemp -d /tmp/streamproxy-nginx.XXXXXX)
 head -c 1024 /dev/zero | tr '\0' 'x' > "$NGINX_DIR/1k"
-sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" bench/nginx/static.conf > "$NGINX_DIR/nginx.conf"
+sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -25,8 +25,8 @@ struct BenchReport {
 
     var table: String {
         var out = "stream-proxy bench: \(target) (\(loadDescription))\n"
-        out += String(format: "  %.2f s, %d started, %d completed, %d most open at once, %d on a reused connection\n",
-                      seconds, result.started, result.completed, result.mostOpen, result.connectionsReused)
+        out += String(format: "  %.2f s, %d started, %d completed (%d without an error event), %d most open at once, %d on a reused connection\n",
+                      seconds, result.started, result.completed, result.completedClean, result.mostOpen, result.connectionsReused)
         out += String(format: "  %.1f streams/s   %.1f events/s   %.2f MB/s\n",
                       perSecond(result.completed), perSecond(result.events), perSecond(result.bodyBytes) / 1e6)
         out += "\n  latency (ms)      p50      p90      p99    p99.9      max\n"
@@ -62,6 +62,8 @@ struct BenchReport {
             ("started", .int(result.started)),
             ("completed", .int(result.completed)),
             ("streamsPerSecond", .string(String(format: "%.1f", perSecond(result.completed)))),
+            ("completedClean", .int(result.completedClean)),
+            ("cleanStreamsPerSecond", .string(String(format: "%.1f", perSecond(result.completedClean)))),
             ("eventsPerSecond", .string(String(format: "%.1f", perSecond(result.events)))),
             ("bytesPerSecond", .int(Int(perSecond(result.bodyBytes)))),
             ("mostOpen", .int(result.mostOpen)),

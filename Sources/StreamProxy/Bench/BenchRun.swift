@@ -170,6 +170,10 @@ final class BenchRun {
 struct BenchResult {
     var started = 0
     var completed = 0
+    /// Completed streams without an `error` event: every upstream delivered its prefix. A stream
+    /// whose upstreams all failed (say, at poolTimeout) still completes, so `completed` alone
+    /// would count a proxy that fails fast as a fast one.
+    var completedClean = 0
     var events = 0
     var bodyBytes = 0
     var mostOpen = 0
@@ -195,6 +199,7 @@ struct BenchResult {
         if let v = micros(s.firstByte) { _ = firstByte.record(v) }
         if let v = micros(s.firstChunk) { _ = firstChunk.record(v) }
         if outcome == .completed, let v = micros(s.doneAt) { _ = done.record(v) }
+        if outcome == .completed && s.errorKinds.isEmpty { completedClean += 1 }
         record(outcome: outcome)
     }
 
