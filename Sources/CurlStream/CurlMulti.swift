@@ -250,6 +250,7 @@ public final class CurlMulti {
     func enter() {
         loop.preconditionInEventLoop()
         precondition(!inCurl, "CurlMulti called from inside a libcurl callback")
+        precondition(shared?.inReaderCall != true, "CurlMulti called from inside a shared transfer's head or body event")
     }
 
     func newID() -> TransferID {

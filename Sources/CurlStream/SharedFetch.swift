@@ -64,7 +64,8 @@ package struct SharedFetch {
     package private(set) var settling = false
     /// The readers still to get their verdict (one that has it, or left, is gone).
     package private(set) var readers: [UInt64: Reader] = [:]
-    /// Their ids in the order they joined: the order they are served in.
+    /// Their ids in the order they joined: the order they are served in. Ids of readers gone
+    /// may remain (skip those not in `readers`); they are swept when they are most of it.
     package private(set) var order: [UInt64] = []
 
     package init(prefix: Int) {
@@ -228,6 +229,10 @@ package struct SharedFetch {
 
     private mutating func remove(_ id: UInt64) {
         guard readers.removeValue(forKey: id) != nil else { return }
-        order.removeAll { $0 == id }
+        if readers.isEmpty {
+            order.removeAll()
+        } else if order.count > 2 * readers.count + 16 {
+            order.removeAll { readers[$0] == nil }
+        }
     }
 }

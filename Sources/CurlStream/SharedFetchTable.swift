@@ -13,8 +13,11 @@ package struct SharedFetchTable {
     package struct Entry {
         package let url: String
         package var fetch: SharedFetch
-        /// How long the completed fetch serves new readers: its starter's `cacheFor`.
-        package let keepFor: Duration
+        /// How long the completed fetch is kept for new readers: the longest `cacheFor` of
+        /// its readers (each is served within its own).
+        package var keepFor: Duration
+        /// When it started: a running fetch is joined for `joinableFor` after it.
+        package let startedAt: Instant
         /// When its outcome became known.
         package var completedAt: Instant?
     }
@@ -27,29 +30,35 @@ package struct SharedFetchTable {
     package init() {}
 
     /// Reader `reader` needs `prefix` bytes of `url`: the fetch it reads, and how it got it.
-    package mutating func start(url: String, prefix: Int, cacheFor: Duration, reader: UInt64, at now: Instant)
-        -> (key: Int, how: SharedFetchStart)
+    /// - Parameter joinableFor: how long after its start a running fetch takes joiners (they
+    ///   share its deadlines, which count from its start).
+    package mutating func start(url: String, prefix: Int, cacheFor: Duration, joinableFor: Duration = .seconds(15),
+                                reader: UInt64, at now: Instant) -> (key: Int, how: SharedFetchStart)
     {
         for key in byURL[url] ?? [] {
-            guard let entry = entries[key], entry.fetch.canServe(prefix: prefix) else { continue }
-            let how: SharedFetchStart
-            if entry.fetch.outcome == nil {
-                how = .joined
-            } else if entry.fetch.isCacheable, let at = entry.completedAt, cacheFor > .zero, at.duration(to: now) <= cacheFor {
-                how = .cached
-            } else {
-                continue
-            }
+            guard let how = serves(key, prefix: prefix, cacheFor: cacheFor, joinableFor: joinableFor, at: now) else { continue }
+            // No copy of the entry is alive here: joining must not copy the readers' books.
             entries[key]!.fetch.join(reader, prefix: prefix)
+            entries[key]!.keepFor = max(entries[key]!.keepFor, cacheFor)
             return (key, how)
         }
         let key = nextKey
         nextKey += 1
         var fetch = SharedFetch(prefix: prefix)
         fetch.join(reader, prefix: prefix)
-        entries[key] = Entry(url: url, fetch: fetch, keepFor: cacheFor)
+        entries[key] = Entry(url: url, fetch: fetch, keepFor: cacheFor, startedAt: now)
         byURL[url, default: []].append(key)
         return (key, .started)
+    }
+
+    /// How fetch `key` would serve a reader needing `prefix` bytes with `cacheFor`, if at all.
+    private func serves(_ key: Int, prefix: Int, cacheFor: Duration, joinableFor: Duration, at now: Instant) -> SharedFetchStart? {
+        guard let entry = entries[key], entry.fetch.canServe(prefix: prefix) else { return nil }
+        if entry.fetch.outcome == nil {
+            return entry.startedAt.duration(to: now) <= joinableFor ? .joined : nil
+        }
+        guard entry.fetch.isCacheable, let at = entry.completedAt, cacheFor > .zero, at.duration(to: now) <= cacheFor else { return nil }
+        return .cached
     }
 
     package func fetch(_ key: Int) -> SharedFetch? {

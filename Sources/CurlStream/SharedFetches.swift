@@ -21,13 +21,22 @@ final class SharedFetches: TransferConsumer {
         unowned let consumer: TransferConsumer
         let tag: Int
         let how: SharedFetchStart
+        /// In `due`: it has something new to be handed.
+        var isDue = false
     }
 
     private var readers: [TransferID: Reader] = [:]
-    /// Fetches with something new for their readers, in the order they got it.
-    private var due: [Int] = []
+    /// Readers with something new, in the order they got it: a fetch's event makes each of its
+    /// readers due, a join or a resume only that reader.
+    private var due = FIFO<TransferID>()
+    /// Body bytes handed over in one pass at most: a thousand readers of a large cached prefix
+    /// are served over several loop turns, not in one long stall.
+    static let passBudget = 1 << 20
     private var deliverTimer: LoopTimer!
     private var expiryTimer: LoopTimer!
+    /// A reader's head or body call is on the stack: it answers with its directive and must not
+    /// call into the multi (as inside libcurl's callbacks for a transfer of its own).
+    private(set) var inReaderCall = false
 
     init(multi: CurlMulti) {
         self.multi = multi
@@ -43,8 +52,10 @@ final class SharedFetches: TransferConsumer {
     // MARK: - Readers (the multi's public API, outside libcurl's calls)
 
     func start(_ request: TransferRequest, sharing: TransferSharing, consumer: TransferConsumer, tag: Int, id: TransferID) {
+        // A joiner shares the fetch's deadlines (totalTimeout counts from the fetch's start):
+        // past half of it, a stream starts a fetch of its own instead.
         let (key, how) = table.start(url: request.url, prefix: sharing.prefix, cacheFor: sharing.cacheFor,
-                                     reader: id.raw, at: .now)
+                                     joinableFor: .seconds(multi.options.totalTimeout / 2), reader: id.raw, at: .now)
         readers[id] = Reader(fetch: key, consumer: consumer, tag: tag, how: how)
         switch how {
         case .started:
@@ -53,21 +64,23 @@ final class SharedFetches: TransferConsumer {
             fetching[key] = multi.start(request, consumer: self, tag: key)
         case .joined:
             multi.counters.sharedJoins.increment()
-            markDue(key)
+            markDue(id)
         case .cached:
             multi.counters.sharedCacheHits.increment()
-            markDue(key)
+            markDue(id)
         }
     }
 
-    /// Hands a paused reader what it refused, and what came since, before returning (as
-    /// ``CurlMulti/resume(_:)`` does for a transfer of its own).
+    /// Hands a paused reader the bytes it refused, and what came since, before returning (as
+    /// ``CurlMulti/resume(_:)`` does for a transfer of its own); its verdict, if that is next,
+    /// comes on the next loop turn, as a transfer's end does.
     func resume(_ id: TransferID) {
         guard let reader = readers[id] else { return }
         _ = table.update(reader.fetch, at: .now) { $0.resume(id.raw) }
-        if let body = bodies[reader.fetch] { deliver(to: id, of: reader.fetch, from: body) }
+        var budget = Self.passBudget
+        deliver(to: id, verdicts: false, budget: &budget)
+        markDue(id)
         cancelIfUnread(reader.fetch)
-        retire()
     }
 
     /// The reader hears nothing more; the last reader of a running fetch cancels its transfer.
@@ -91,7 +104,10 @@ final class SharedFetches: TransferConsumer {
             guard let body = bodies[key],
                   let (keep, answer) = table.update(key, at: now, { $0.bytesArrived(bytes.count) })
             else { return .cancel }
-            body.append(UnsafeRawBufferPointer(rebasing: bytes[..<keep]), expected: table.fetch(key)?.head?.contentLength)
+            // A declared length sizes the bytes at once, unless it is of an encoded body.
+            let head = table.fetch(key)?.head
+            body.append(UnsafeRawBufferPointer(rebasing: bytes[..<keep]),
+                        expected: head?.contentEncoding == nil ? head?.contentLength : nil)
             directive = answer
         case .end(let summary):
             fetching[key] = nil
@@ -104,31 +120,40 @@ final class SharedFetches: TransferConsumer {
             _ = table.update(key, at: now) { $0.unsettled(moreFollowed: moreFollowed) }
         }
         if directive == .finish || directive == .cancel { fetching[key] = nil }
-        markDue(key)
+        for id in table.fetch(key)?.order ?? [] { markDue(TransferID(raw: id)) }
         return directive
     }
 
     // MARK: - Handing bytes to readers
 
-    private func markDue(_ key: Int) {
-        if !due.contains(key) { due.append(key) }
+    private func markDue(_ id: TransferID) {
+        guard readers[id]?.isDue == false else { return }
+        readers[id]!.isDue = true
+        due.append(id)
         if !deliverTimer.isScheduled { deliverTimer.schedule(after: 0) }
     }
 
+    /// Serves due readers in order, within the pass's budget; the rest wait for the next turn.
     private func deliverDue() {
-        while !due.isEmpty {
-            let key = due.removeFirst()
-            // The order alone is kept across the pass: a copy of the whole fetch would make
-            // every reader's step copy the others' books.
-            guard let body = bodies[key], let order = table.fetch(key)?.order else { continue }
-            for id in order { deliver(to: TransferID(raw: id), of: key, from: body) }
-            cancelIfUnread(key)
+        var budget = Self.passBudget
+        var fetches: Set<Int> = []
+        while budget > 0, let id = due.popFirst() {
+            guard readers[id] != nil else { continue }
+            readers[id]!.isDue = false
+            fetches.insert(readers[id]!.fetch)
+            if !deliver(to: id, verdicts: true, budget: &budget) { markDue(id) }
         }
+        if !due.isEmpty, !deliverTimer.isScheduled { deliverTimer.schedule(after: 0) }
+        for key in fetches { cancelIfUnread(key) }
         retire()
     }
 
-    /// Hands reader `id` everything it is due, until it pauses, waits or has its verdict.
-    private func deliver(to id: TransferID, of key: Int, from body: SharedBody) {
+    /// Hands reader `id` what it is due, until it pauses, waits, has its verdict (unless
+    /// `verdicts` is false: then it stops before it), or the budget is spent. Returns false
+    /// when it stopped for the budget.
+    @discardableResult
+    private func deliver(to id: TransferID, verdicts: Bool, budget: inout Int) -> Bool {
+        guard let key = readers[id]?.fetch, let body = bodies[key] else { return true }
         while let reader = readers[id], let delivery = table.fetch(key)?.next(id.raw) {
             let event: TransferEvent
             switch delivery {
@@ -138,9 +163,12 @@ final class SharedFetches: TransferConsumer {
                 head.shared = reader.how
                 event = .head(head)
             case .body(let range):
+                guard budget > 0 else { return false }
+                budget -= range.count
+                inReaderCall = true
                 let answer = body.withBytes(range) { reader.consumer.transfer(reader.tag, .body($0)) }
-                _ = table.update(key, at: .now) { $0.delivered(id.raw, delivery, answer) }
-                if answer == .finish || answer == .cancel { readers[id] = nil }
+                inReaderCall = false
+                answered(id, key, delivery, answer)
                 continue
             case .end(let summary):
                 event = .end(summary)
@@ -149,16 +177,30 @@ final class SharedFetches: TransferConsumer {
             case .unsettled(let moreFollowed):
                 event = .unsettled(moreFollowed: moreFollowed)
             }
-            let final = delivery.isVerdict
-            if final {
+            if delivery.isVerdict {
+                guard verdicts else { return true }
                 // Gone before it hears its verdict: the reader may start or cancel others then.
                 readers[id] = nil
                 _ = table.update(key, at: .now) { $0.delivered(id.raw, delivery, .proceed) }
+                _ = reader.consumer.transfer(reader.tag, event)
+                return true
             }
+            inReaderCall = true
             let answer = reader.consumer.transfer(reader.tag, event)
-            guard !final else { continue }
-            _ = table.update(key, at: .now) { $0.delivered(id.raw, delivery, answer) }
-            if answer == .finish || answer == .cancel { readers[id] = nil }
+            inReaderCall = false
+            answered(id, key, delivery, answer)
+        }
+        return true
+    }
+
+    /// A reader answered a head or body (the answer to `connecting` is ignored, as a
+    /// transfer ignores it): `finish` or `cancel` is its last word.
+    private func answered(_ id: TransferID, _ key: Int, _ delivery: SharedFetch.Delivery, _ answer: TransferDirective) {
+        _ = table.update(key, at: .now) { $0.delivered(id.raw, delivery, answer) }
+        guard answer == .finish || answer == .cancel else { return }
+        switch delivery {
+        case .head, .body: readers[id] = nil
+        case .connecting, .end, .failed, .unsettled: break
         }
     }
 

@@ -14,6 +14,7 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let config = try options.resolve()
         let logger = Logging.makeLogger(label: "stream-proxy", level: config.logLevel)
+        for warning in config.warnings { logger.warning("\(warning)") }
 
         let server = try ProxyServer(config: config)
         let mode = config.routes.isEmpty ? "demo route on the built-in origin" : "\(config.routes.count) route(s)"

@@ -60,21 +60,28 @@ extension ProxyConfig {
         }
     }
 
-    /// A cache serves shared fetches only: a route's own `cacheFor` needs the route to coalesce,
-    /// and the global one (the default of coalescing routes) needs some route that does.
+    /// Durations only: a `cacheFor` where nothing coalesces is inert (every combination a
+    /// user can write starts, PRODUCT.md §3), and ``warnings`` says so.
     private func checkCoalescing() throws(ConfigError) {
         try checkDuration(cacheFor, "cacheFor", allowZero: true)
         for route in routes {
-            guard let own = route.cacheFor else { continue }
-            let field = "routes.\(route.name).cacheFor"
-            try checkDuration(own, field, allowZero: true)
-            if own > 0, !(route.coalesce ?? coalesce) { throw ConfigError(field: field, problem: Self.cacheNeedsCoalesce) }
+            if let own = route.cacheFor { try checkDuration(own, "routes.\(route.name).cacheFor", allowZero: true) }
         }
-        let someCoalesce = routes.isEmpty ? coalesce : routes.contains { $0.coalesce ?? coalesce }
-        if cacheFor > 0, !someCoalesce { throw ConfigError(field: "cacheFor", problem: Self.cacheNeedsCoalesce) }
     }
 
-    private static let cacheNeedsCoalesce = "needs coalesce: only shared fetches are cached (set \"coalesce\": true or --coalesce)"
+    /// Settings that are valid but do nothing, for the log at start.
+    public var warnings: [String] {
+        var out: [String] = []
+        let inert = "has no effect: only shared fetches are cached (set \"coalesce\": true or --coalesce)"
+        for route in routes {
+            if let own = route.cacheFor, own > 0, !(route.coalesce ?? coalesce) {
+                out.append("routes.\(route.name).cacheFor \(inert)")
+            }
+        }
+        let someCoalesce = routes.isEmpty ? coalesce : routes.contains { $0.coalesce ?? coalesce }
+        if cacheFor > 0, !someCoalesce { out.append("cacheFor \(inert)") }
+        return out
+    }
 
     private func checkRoutes() throws(ConfigError) {
         var names = Set<String>()

@@ -48,7 +48,7 @@ extension RouteTable {
         if config.routes.isEmpty {
             let demo = DemoRoute.make(port: port, prefix: config.prefix)
             self.init(routes: [Route(name: demo.name, upstreams: demo.upstreams, prefix: demo.prefix, coalesce: config.coalesce,
-                                     cacheFor: .seconds(config.cacheFor))])
+                                     cacheFor: config.coalesce ? .seconds(config.cacheFor) : .zero)])
             return
         }
         let routes = config.routes.map { r in

@@ -26,7 +26,8 @@ extension FanOutSession {
             charset = name
         }
         let ttfb = openedAt.duration(to: now).milliseconds
-        out.ttfbMilliseconds = ttfb
+        // The upstream's time to first byte: a joined or cached read's is only its wait.
+        if head.shared == nil || head.shared == .started { out.ttfbMilliseconds = ttfb }
         emit(.head, from: i, into: &out) { w in
             w.raw("{"); w.key("i"); w.int(i)
             w.comma(); w.key("status"); w.int(head.status)
