@@ -128,6 +128,14 @@ extension CurlMulti {
         pool.responded(t.id, &actions)
     }
 
+    /// `t` had an interim response or a redirect it follows: its host's protocol (and the new
+    /// connection it opened) shows as for a final head, so a host whose every response redirects
+    /// is probed once, not transfer by transfer.
+    func protocolShown(by t: Transfer) {
+        pool.protocolSeen(host: t.host, multiplexed: t.info(CURLINFO_HTTP_VERSION) == Int(CURL_HTTP_VERSION_2_0), &actions)
+        pool.responded(t.id, &actions)
+    }
+
     /// libcurl watches `fd` for `easy`: the socket is in use by that transfer.
     func socketInUse(_ fd: curl_socket_t, by easy: UnsafeMutableRawPointer?) {
         guard let easy else { return }

@@ -89,7 +89,8 @@ public final class CurlMulti {
         self.options = options
         self.budget = budget
         self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout),
-                                     maxStreamsPerConnection: options.maxStreamsPerConnection)
+                                     maxStreamsPerConnection: options.maxStreamsPerConnection,
+                                     probesProtocol: options.upstreamHTTP == .auto)
         self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options)
         // evdns sends a query again after half the lookup's deadline (at most 5 s, the system
         // resolver's default), so one lost packet does not fail it.

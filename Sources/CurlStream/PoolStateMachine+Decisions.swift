@@ -14,6 +14,10 @@ extension PoolStateMachine {
                 grant(e, host: h, lease: false, &actions)
                 continue
             }
+            if waitsForProbe(h) {
+                holdForProbe(h)
+                return
+            }
             if reuseOnly { return }
             if hosts[h].multiplexed && hosts[h].connecting > 0 {
                 // They wait for that connection, not for a lease: nobody is asked for one.
@@ -63,6 +67,7 @@ extension PoolStateMachine {
         let opens = lease && hosts[h].multiplexed
         if opens { hosts[h].connecting += 1 }
         running[e.id] = Running(host: h, reserved: lease, opensConnection: opens)
+        started(e.id, host: h)
         publish(h)
         actions.append(.start(e.id, lease: lease))
     }
@@ -134,7 +139,8 @@ extension PoolStateMachine {
     /// Gives up idle connections to `h` that nobody here will reuse but whose leases others
     /// wait for: transfers of other workers waiting for `h`, and up to `forTotal` transfers
     /// (of any worker) waiting for the total; and any beyond maxKeepalive. Bounded by the demand
-    /// seen now, so one waiter never costs a worker all its idle connections.
+    /// seen now, so one waiter never costs a worker all its idle connections. Waiters held for a
+    /// probe want none (the oldest, that would take one, needs a new connection).
     ///
     /// With `deferringPeers`, what only other workers want is handed over after
     /// ``PoolStateMachine/handoverDelay`` (see ``PoolStateMachine/handover(_:)``), if still idle
@@ -142,7 +148,7 @@ extension PoolStateMachine {
     /// each hand-over costs the other worker a new connection.
     mutating func releaseUnwanted(_ h: Int, forTotal: inout Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
         let idle = hosts[h].idle
-        guard idle > 0, hosts[h].waiting == 0 || olderWaitsOnTotal(than: h) else { return }
+        guard idle > 0, hosts[h].waiting == 0 || waitsForProbe(h) || olderWaitsOnTotal(than: h) else { return }
         let b = hosts[h].budget
         var give = min(idle, max(0, b.waitingSum.load(ordering: .sequentiallyConsistent) - b.waiting[worker].value))
         let forTotalHere = min(max(0, forTotal), idle - give)

@@ -5,6 +5,7 @@ extension PoolStateMachine {
     /// counted as carrying up to `maxStreamsPerConnection` transfers each from now on, or one:
     /// waiters may start on the free streams at once.
     mutating func protocolSeen(host h: Int, multiplexed: Bool, _ actions: inout [PoolAction]) {
+        if protocolLearnt(host: h, multiplexed: multiplexed, &actions) { return }
         guard hosts[h].multiplexed != multiplexed else { return }
         hosts[h].multiplexed = multiplexed
         hosts[h].fullAt = nil

@@ -21,6 +21,7 @@
 /// without a lease while its connections have free streams (``freeStreams(_:)``), and take a
 /// lease (a new connection, one at a time) only beyond that. The limits still count connections
 /// (leases); a multiplexed connection counts as idle only when the counts prove it (`open − busy`).
+/// Until an HTTPS host's first response shows which it is, one transfer probes it (+Probe).
 struct PoolStateMachine {
     typealias Instant = ContinuousClock.Instant
 
@@ -30,6 +31,9 @@ struct PoolStateMachine {
     let poolTimeout: Duration
     /// Transfers one connection of a multiplexed host carries at once.
     let maxStreamsPerConnection: Int
+    /// Transfers to `https:` hosts wait to multiplex (CURLOPT_PIPEWAIT: upstreamHTTP auto, see
+    /// Transfer+Setup): such a host is probed until its protocol is known.
+    let probesProtocol: Bool
 
     var hosts: [Host] = []
     private var hostIDs: [String: Int] = [:]
@@ -81,6 +85,9 @@ struct PoolStateMachine {
         /// those of them whose socket is open.
         var connecting = 0
         var connectingSockets = 0
+        /// No response has shown yet whether the host multiplexes: one transfer runs (`probe`).
+        var awaitsProtocol = false
+        var probe: TransferID?
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -93,33 +100,14 @@ struct PoolStateMachine {
         case onTotal
     }
 
-    struct Entry {
-        let id: TransferID
-        let sequence: UInt64
-    }
-
-    struct Waiter {
-        let host: Int
-        let sequence: UInt64
-        let deadline: Instant
-        let needsNewConnection: Bool
-    }
-
-    struct Running {
-        let host: Int
-        /// Holds a lease that no socket has taken yet.
-        var reserved: Bool
-        /// Took a lease on a multiplexed host for a new connection, whose streams are not
-        /// counted until this transfer's response shows the connection up.
-        var opensConnection = false
-    }
-
-    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration, maxStreamsPerConnection: Int = 100) {
+    init(budget: ConnectionBudget, worker: Int, poolTimeout: Duration, maxStreamsPerConnection: Int = 100,
+         probesProtocol: Bool = false) {
         precondition(worker < budget.workers && maxStreamsPerConnection > 0)
         self.budget = budget
         self.worker = worker
         self.poolTimeout = poolTimeout
         self.maxStreamsPerConnection = maxStreamsPerConnection
+        self.probesProtocol = probesProtocol
     }
 
     /// The local id of `hostKey`.
@@ -127,7 +115,9 @@ struct PoolStateMachine {
         if let id = hostIDs[hostKey] { return id }
         let id = hosts.count
         hostIDs[hostKey] = id
-        hosts.append(Host(budget: budget.host(hostKey)))
+        var host = Host(budget: budget.host(hostKey))
+        host.awaitsProtocol = probesProtocol && hostKey.hasPrefix("https:")
+        hosts.append(host)
         return id
     }
 
@@ -245,6 +235,8 @@ struct PoolStateMachine {
         guard let r = running.removeValue(forKey: id) else { return }
         let h = r.host
         hosts[h].busy -= 1
+        let probed = hosts[h].probe == id
+        if probed { hosts[h].probe = nil }
         if r.opensConnection { connectionShown(r, &actions) }
         if r.reserved {
             hosts[h].reserved -= 1
@@ -254,8 +246,9 @@ struct PoolStateMachine {
             changed(h)
             reconsider(h, deferringPeers: true, &actions)
         }
-        // Its connection never showed up: the waiters that waited for it try again.
-        if r.opensConnection && hosts[h].waiting > 0 { admit(h, &actions) }
+        // Its connection never showed up, or it ended before its response told the protocol:
+        // the waiters that waited for it try again (the oldest probes next).
+        if (r.opensConnection || probed) && hosts[h].waiting > 0 { admit(h, &actions) }
     }
 
     /// libcurl refused `id` a socket (``socketOpening(_:host:_:)`` returned false): it left the
@@ -279,6 +272,7 @@ struct PoolStateMachine {
             hosts[h].reserved = 0
             hosts[h].connecting = 0
             hosts[h].connectingSockets = 0
+            hosts[h].probe = nil
             hosts[h].waiting = 0
             hosts[h].block = .none
             publish(h)

@@ -232,6 +232,7 @@ final class Transfer {
             let status = info(CURLINFO_RESPONSE_CODE)
             if status < 200 || redirectHop(status: status) {
                 // An interim response, or a redirect we follow: the head is still to come.
+                multi.protocolShown(by: self)
             } else if !headSent {
                 sendHead()
                 if case .aborting = state { return 0 }

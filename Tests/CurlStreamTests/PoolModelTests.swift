@@ -5,7 +5,9 @@ import Testing
 /// Thousands of random event sequences over several workers sharing one budget, with the books
 /// checked after every step and starvation checked whenever all pokes have been delivered. In
 /// half the sequences some hosts answer in HTTP/2 (libcurl's multiplexing simulated, with a
-/// server stream limit sometimes below the pool's maxStreamsPerConnection).
+/// server stream limit sometimes below the pool's maxStreamsPerConnection). HTTP/2 hosts are
+/// HTTPS hosts probed before their protocol is known (upstreamHTTP auto); in the other half
+/// HTTPS hosts answer in HTTP/1.1, probed or not (upstreamHTTP 1.1).
 @Suite struct PoolModelTests {
     /// Sequences in all, split over 8 parallel batches: 32 by default, so the unit suite stays
     /// under a second; `make test` runs 2,000 in a step of their own (about 10 s in a debug
@@ -33,10 +35,13 @@ import Testing
         let maxStreams = Int.random(in: 1...4, using: &rng)
         let sim = PoolSimulation(workers: workerCount, maxConnections: Int.random(in: 1...6, using: &rng),
                                  perHost: Int.random(in: 1...6, using: &rng), maxKeepalive: Int.random(in: 0...4, using: &rng),
-                                 poolTimeout: .seconds(1), maxStreamsPerConnection: maxStreams)
-        let hosts = (0..<Int.random(in: 1...3, using: &rng)).map { sim.host("http://h\($0):80") }
+                                 poolTimeout: .seconds(1), maxStreamsPerConnection: maxStreams,
+                                 probesProtocol: seed % 2 == 1 || Bool.random(using: &rng))
+        let hosts = (0..<Int.random(in: 1...3, using: &rng)).map {
+            sim.host(Int.random(in: 0..<3, using: &rng) > 0 ? "https://h\($0):443" : "http://h\($0):80")
+        }
         if seed % 2 == 1 {
-            for h in hosts where Bool.random(using: &rng) {
+            for h in hosts where sim.pipewait.contains(h) && Bool.random(using: &rng) {
                 // Usually the pool's stream count; sometimes the server allows fewer.
                 sim.multiplexed[h] = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 1...maxStreams, using: &rng) : maxStreams
             }
@@ -84,6 +89,7 @@ import Testing
             }
             sim.checkBooks("step \(step) (\(label)), seed \(seed)")
             sim.checkStreams("step \(step) (\(label)), seed \(seed)")
+            sim.checkProbes("step \(step) (\(label)), seed \(seed)")
             if Int.random(in: 0..<10, using: &rng) == 0 {
                 sim.deliverAllPokes("at step \(step), seed \(seed)")
                 sim.checkBooks("pokes at step \(step), seed \(seed)")

@@ -30,6 +30,7 @@ extension PoolSimulation {
             attach(w, id, host: s.host, connection: c)
         } else {
             workers[w].waiting.insert(id)
+            workers[w].leased.remove(id)
             run(w) { $0.pool.requeue(id, now: now, &$1) }
         }
     }
@@ -40,11 +41,14 @@ extension PoolSimulation {
         workers[w].headDue.insert(id)
     }
 
-    /// `id`'s response head arrives (HTTP/2): its connection is up.
+    /// `id`'s response head arrives, in HTTP/2 from a multiplexed host (its connection is up),
+    /// else in HTTP/1.1.
     func head(_ w: Int, _ id: TransferID) {
-        guard workers[w].headDue.remove(id) != nil, let h = workers[w].connected[id], let c = workers[w].connectionOf[id] else { return }
-        workers[w].up.insert(c)
-        run(w) { $0.pool.protocolSeen(host: h, multiplexed: true, &$1) }
+        guard workers[w].headDue.remove(id) != nil, let h = workers[w].connected[id] else { return }
+        let c = workers[w].connectionOf[id]
+        if let c { workers[w].up.insert(c) }
+        workers[w].answered.insert(h)
+        run(w) { $0.pool.protocolSeen(host: h, multiplexed: c != nil, &$1) }
         run(w) { $0.pool.responded(id, &$1) }
     }
 
@@ -98,6 +102,33 @@ extension PoolSimulation {
                 let free = w.streams[h, default: [:]].filter { w.up.contains($0.key) }.reduce(0) { $0 + limit - $1.value }
                 let coming = w.admitted.values.filter { $0.host == h }.count
                 #expect(free <= coming, "worker \(n) host \(h): waits beside \(free) free streams (\(coming) started) after \(step): \(w.pool.hosts[h].summary) conns \(w.streams[h, default: [:]]) up \(w.up)",
+                        sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    /// What must hold for hosts whose transfers wait to multiplex (PIPEWAIT): until a response
+    /// head has come from one on a worker, that worker has at most one transfer running that
+    /// was started with a lease, and at most one connection being opened, and its pool still
+    /// awaits the protocol (more lease holders would wait for the first connection, and libcurl
+    /// would open a connection for each of them beyond a full one).
+    func checkProbes(_ step: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        for (n, w) in workers.enumerated() {
+            for h in pipewait where h < w.pool.hosts.count {
+                let p = w.pool.hosts[h]
+                guard !w.answered.contains(h) else {
+                    #expect(!p.awaitsProtocol && p.probe == nil, "worker \(n) host \(h): answered, still probed after \(step)",
+                            sourceLocation: sourceLocation)
+                    continue
+                }
+                let leased = w.leased.filter { w.hostOf[$0] == h }.count
+                #expect(leased <= 1, "worker \(n) host \(h): \(leased) transfers started with a lease before the first head after \(step): \(p.summary)",
+                        sourceLocation: sourceLocation)
+                let opening = w.streams[h, default: [:]].keys.filter { !w.up.contains($0) }.count
+                #expect(opening <= 1, "worker \(n) host \(h): \(opening) connections opening before the first head after \(step)",
+                        sourceLocation: sourceLocation)
+                #expect(p.awaitsProtocol && (leased == 0 || p.probe != nil),
+                        "worker \(n) host \(h): \(leased) started with a lease, no probe after \(step): \(p.summary)",
                         sourceLocation: sourceLocation)
             }
         }

@@ -19,16 +19,21 @@ final class PoolSimulation {
     /// Hosts that answer in HTTP/2, with the streams libcurl puts on one of their connections
     /// (the server's limit or maxStreamsPerConnection, whichever is lower).
     var multiplexed: [Int: Int] = [:]
+    /// Whether transfers to `https:` hosts ask for HTTP/2 and wait to multiplex (upstreamHTTP
+    /// auto), and the hosts whose transfers do so.
+    let probesProtocol: Bool
+    private(set) var pipewait: Set<Int> = []
 
     init(workers n: Int = 1, maxConnections: Int, perHost: Int, maxKeepalive: Int = 100,
-         poolTimeout: Duration = .seconds(5), maxStreamsPerConnection: Int = 100) {
+         poolTimeout: Duration = .seconds(5), maxStreamsPerConnection: Int = 100, probesProtocol: Bool = false) {
         let budget = ConnectionBudget(maxConnections: maxConnections, maxConnectionsPerHost: perHost,
                                       maxKeepalive: maxKeepalive, workers: n)
         self.budget = budget
         self.poolTimeout = poolTimeout
+        self.probesProtocol = probesProtocol
         workers = (0..<n).map {
             SimWorker(pool: PoolStateMachine(budget: budget, worker: $0, poolTimeout: poolTimeout,
-                                             maxStreamsPerConnection: maxStreamsPerConnection))
+                                             maxStreamsPerConnection: maxStreamsPerConnection, probesProtocol: probesProtocol))
         }
         for w in 0..<n {
             budget.connect(worker: w) { [box = pokeBox] in box.sent.withLock { $0.append(w) } }
@@ -39,6 +44,7 @@ final class PoolSimulation {
     func host(_ key: String) -> Int {
         var id = 0
         for w in workers.indices { id = workers[w].pool.host(key) }
+        if probesProtocol && key.hasPrefix("https:") { pipewait.insert(id) }
         return id
     }
 
@@ -63,6 +69,7 @@ final class PoolSimulation {
         if reuse, workers[w].idle[s.host, default: 0] > 0 {
             workers[w].idle[s.host]! -= 1
             workers[w].connected[id] = s.host
+            workers[w].headDue.insert(id)
             run(w) { $0.pool.reservationUnused(id, &$1) }
             return
         }
@@ -70,8 +77,10 @@ final class PoolSimulation {
         run(w) { ok = $0.pool.socketOpening(id, host: s.host, &$1) }
         if ok {
             workers[w].connected[id] = s.host
+            workers[w].headDue.insert(id)
         } else {
             workers[w].waiting.insert(id)
+            workers[w].leased.remove(id)
             run(w) { $0.pool.requeue(id, now: now, &$1) }
         }
     }
@@ -79,8 +88,10 @@ final class PoolSimulation {
     /// Transfer `id` ends, connected or not. A connected one's socket is kept idle or closed
     /// (libcurl closes it while the transfer leaves the multi, before the shell reports the end).
     func end(_ w: Int, _ id: TransferID, keepConnection: Bool = true) {
+        workers[w].leased.remove(id)
         if let h = workers[w].connected[id], multiplexed[h] != nil { return endMultiplexed(w, id, keepConnection: keepConnection) }
         if let h = workers[w].connected.removeValue(forKey: id) {
+            workers[w].headDue.remove(id)
             if keepConnection {
                 workers[w].idle[h, default: 0] += 1
             } else {
@@ -166,6 +177,7 @@ final class PoolSimulation {
                 #expect(workers[w].waiting.remove(id) != nil, "started a transfer that was not waiting")
                 workers[w].admitted[id] = (workers[w].hostOf[id]!, lease)
                 workers[w].started.append(id)
+                if lease { workers[w].leased.insert(id) }
             case .timedOut(let id):
                 #expect(workers[w].waiting.remove(id) != nil, "timed out a transfer that was not waiting")
                 workers[w].timedOut.append(id)
@@ -207,6 +219,8 @@ struct SimWorker {
     /// Idle sockets per host in libcurl's cache.
     var idle: [Int: Int] = [:]
     var started: [TransferID] = []
+    /// Running transfers that were started with a lease.
+    var leased: Set<TransferID> = []
     var timedOut: [TransferID] = []
     var givenUp = 0
     /// A hand-over was scheduled and has not run (``PoolSimulation/handOver()`` runs it).
@@ -217,9 +231,11 @@ struct SimWorker {
     var streams: [Int: [Int: Int]] = [:]
     var up: Set<Int> = []
     var nextConnection = 0
-    /// Connected transfers of multiplexed hosts: their connection; and those whose head is due.
+    /// Connected transfers of multiplexed hosts: their connection. Connected transfers whose
+    /// response head is due, and the hosts a head has come from.
     var connectionOf: [TransferID: Int] = [:]
     var headDue: Set<TransferID> = []
+    var answered: Set<Int> = []
 
     init(pool: PoolStateMachine) { self.pool = pool }
 
