@@ -2,6 +2,7 @@
 extension PoolStateMachine {
     /// Fails every transfer whose wait reached its deadline.
     mutating func expire(now: Instant, _ actions: inout [PoolAction]) {
+        releaseSlowProbes(now: now, &actions)
         while let e = expiries.first {
             guard let w = waiters[e.id], w.sequence == e.sequence else {
                 expiries.popFirst()
@@ -15,12 +16,17 @@ extension PoolStateMachine {
         }
     }
 
-    /// When the longest wait ends, if any transfer waits.
+    /// When the longest wait ends, if any transfer waits, or a hold for a probe ends first.
     mutating func nextDeadline() -> Instant? {
+        var wait: Instant?
         while let e = expiries.first {
-            if let w = waiters[e.id], w.sequence == e.sequence { return w.deadline }
+            if let w = waiters[e.id], w.sequence == e.sequence {
+                wait = w.deadline
+                break
+            }
             expiries.popFirst()
         }
-        return nil
+        guard let hold = nextHoldEnd else { return wait }
+        return min(hold, wait ?? hold)
     }
 }

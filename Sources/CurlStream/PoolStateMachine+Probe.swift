@@ -15,7 +15,27 @@
 /// 1.1, set no PIPEWAIT and are never probed.
 extension PoolStateMachine {
     /// Whether `h`'s waiters wait for its probe's response rather than for a connection.
-    func waitsForProbe(_ h: Int) -> Bool { hosts[h].probe != nil }
+    func waitsForProbe(_ h: Int) -> Bool { hosts[h].probe != nil && !hosts[h].holdReleased }
+
+    /// How long waiters are held for a probe's head: a slow first response must not make them
+    /// fail at poolTimeout. Past it they take leases (and may open a connection more than an
+    /// HTTP/2 host needs, as without the probe); the protocol is still learnt from the head.
+    var probeHold: Duration { min(.seconds(1), poolTimeout / 2) }
+
+    /// Releases the waiters of every host whose probe has run past ``probeHold`` without a head.
+    mutating func releaseSlowProbes(now: Instant, _ actions: inout [PoolAction]) {
+        for h in hosts.indices where hosts[h].awaitsProtocol {
+            guard !hosts[h].holdReleased, let until = hosts[h].holdUntil, until <= now else { continue }
+            hosts[h].holdReleased = true
+            if hosts[h].waiting > 0 { admit(h, &actions) }
+        }
+    }
+
+    /// The end of the earliest hold still running.
+    var nextHoldEnd: Instant? {
+        hosts.lazy.filter { $0.awaitsProtocol && $0.probe != nil && $0.waiting > 0 && !$0.holdReleased }
+            .compactMap(\.holdUntil).min()
+    }
 
     /// Holds `h`'s waiters while its probe runs: they wait for nothing any worker could give
     /// them, so they are published as waiting for no limit.
@@ -37,6 +57,8 @@ extension PoolStateMachine {
         guard hosts[h].awaitsProtocol else { return false }
         hosts[h].awaitsProtocol = false
         hosts[h].probe = nil
+        hosts[h].holdUntil = nil
+        hosts[h].holdReleased = false
         hosts[h].multiplexed = multiplexed
         hosts[h].fullAt = nil
         if hosts[h].waiting > 0 { admit(h, &actions) }

@@ -88,6 +88,10 @@ struct PoolStateMachine {
         /// No response has shown yet whether the host multiplexes: one transfer runs (`probe`).
         var awaitsProtocol = false
         var probe: TransferID?
+        /// Until when the other waiters are held for the probe's head; past it they take leases
+        /// as for an HTTP/1.1 host (see PoolStateMachine+Probe). Nil: no probe has run yet.
+        var holdUntil: Instant?
+        var holdReleased = false
 
         var idle: Int { idleSuspect ? 0 : max(0, open - busy) }
     }
@@ -148,6 +152,7 @@ struct PoolStateMachine {
             // Transfers of other hosts that wait for the total came first: a free lease is theirs.
             if waitingOnTotal > 0 && !reuses { serveTotal(&actions) }
             admit(h, &actions)
+            if hosts[h].probe != nil, hosts[h].holdUntil == nil { hosts[h].holdUntil = now + probeHold }
         } else {
             // One more waiter of a blocked host: idle connections here or on other workers may
             // serve it as they served the first.

@@ -90,9 +90,9 @@ extension PoolStateMachineTests {
     }
 
     /// Waiters held for the probe may be cancelled without touching it, and still time out at
-    /// poolTimeout.
+    /// poolTimeout when no lease comes.
     @Test func heldWaitersCancelAndTimeOut() {
-        let sim = PoolSimulation(maxConnections: 10, perHost: 10, poolTimeout: .seconds(1), probesProtocol: true)
+        let sim = PoolSimulation(maxConnections: 1, perHost: 10, poolTimeout: .seconds(1), probesProtocol: true)
         let a = sim.host("https://a:443")
         let probe = sim.request(0, host: a)
         sim.advance(.milliseconds(100))
@@ -104,6 +104,22 @@ extension PoolStateMachineTests {
         #expect(sim.workers[0].timedOut == [late])
         #expect(sim.workers[0].started == [probe])
         sim.checkBooks("held waiters gone")
+    }
+
+    /// A probe whose head is slow holds the others for probeHold only (half of poolTimeout, at
+    /// most 1 s): then they take leases, and do not fail at poolTimeout for its slowness.
+    @Test func aSlowProbeHoldsTheOthersForProbeHoldOnly() {
+        let sim = PoolSimulation(maxConnections: 10, perHost: 10, poolTimeout: .seconds(5), probesProtocol: true)
+        let a = sim.host("https://a:443")
+        let probe = sim.request(0, host: a)
+        let held = sim.request(0, host: a)
+        sim.connect(0, probe, reuse: false)
+        sim.advance(.milliseconds(999))
+        #expect(sim.workers[0].started == [probe], "held within the hold")
+        sim.advance(.milliseconds(2))
+        #expect(sim.workers[0].started == [probe, held], "released with a lease after it")
+        #expect(sim.workers[0].timedOut.isEmpty)
+        sim.checkBooks("slow probe")
     }
 
     /// Plain-HTTP hosts, and HTTPS hosts under upstreamHTTP 1.1, set no PIPEWAIT: nothing
