@@ -22,6 +22,10 @@ public struct HTTPServerOptions: Sendable {
     /// Bind with `SO_REUSEPORT`, so that several loops can each own a listener on one port and
     /// let the kernel spread connections across them.
     public var reusePort: Bool = true
+    /// Claim the port for this process: listen alone first, so that binding fails with
+    /// EADDRINUSE when another process serves the port (see ``HTTPServer/claim``), then allow
+    /// SO_REUSEPORT for this process's other listeners. Set on the first of them only.
+    public var claimPort: Bool = false
     /// Seconds a streaming response may make no write progress (a client that stopped reading)
     /// before its connection is closed.
     public var streamWriteTimeout: Double = 120
@@ -60,6 +64,14 @@ public final class HTTPServer {
     /// Activated when the first stream of a turn needs a flush; runs after the turn's other
     /// callbacks.
     private var flushEvent: OpaquePointer?
+
+    /// ``stopAccepting()`` was called.
+    public private(set) var isClosing = false
+    /// Runs on the loop, after ``stopAccepting()``, whenever the server may have become quiet
+    /// (``isQuiet``).
+    public var onQuiet: (() -> Void)?
+    /// Re-checks the accept queue before the listener closes.
+    private var listenerCheck: LoopTimer?
 
     /// Connections accepted since start (counted at their first request).
     public private(set) var connectionsAccepted = 0
@@ -125,12 +137,50 @@ public final class HTTPServer {
         evhttp_free(http)
     }
 
-    /// Closes the listening socket: no new connections; open ones are served until they close.
+    /// Stops taking connections, for a drain: the listener closes once its accept queue is
+    /// empty, so that no connection the kernel queued for this process is reset (see
+    /// ``closeListenerWhenQueueEmpty``); from then on every connection closes after its current
+    /// response (idle ones at once), and a response started from now on says `Connection:
+    /// close`. ``isQuiet`` then tells when nothing is left that could bring a new request.
     public func stopAccepting() {
         loop.preconditionInEventLoop()
+        guard !isClosing else { return }
+        isClosing = true
+        for record in connections.values { record.stream?.closeConnectionAfterward() }
+        for guardian in guards.values where guardian.isIdle { guardian.shutdownOutput() }
+        closeListenerWhenQueueEmpty(deadline: .now + .seconds(1))
+    }
+
+    /// Whether the server was told to stop accepting, its listener has closed and every
+    /// connection it accepted has brought its first request or gone (a connection accepted
+    /// from the queue during the drain is served). A connection that never sends one counts
+    /// until its request-header deadline.
+    public var isQuiet: Bool { isClosing && boundSocket == nil && firstRequestDeadlines.connections.isEmpty }
+
+    /// Closes the listener, unless connections are waiting in its accept queue: those libevent
+    /// accepts in this or the next loop turn, and the check runs again. Closing a listener resets
+    /// the connections queued on it; with SO_REUSEPORT the kernel sends new connections to the
+    /// group's other listeners (a new process on the port) only once it is closed. What can
+    /// still be lost is a connection queued between the last check and the close, a window of
+    /// microseconds, which `net.ipv4.tcp_migrate_req=1` closes (the kernel then moves it to
+    /// another listener of the group). `deadline` bounds the wait under a stream of connections.
+    private func closeListenerWhenQueueEmpty(deadline: ContinuousClock.Instant) {
         guard let bound = boundSocket else { return }
+        var queued = pollfd(fd: evhttp_bound_socket_get_fd(bound), events: Int16(POLLIN), revents: 0)
+        if poll(&queued, 1, 0) > 0, ContinuousClock.now < deadline {
+            listenerCheck = LoopTimer(loop: loop) { [unowned self] in self.closeListenerWhenQueueEmpty(deadline: deadline) }
+            listenerCheck?.schedule(after: 0)
+            return
+        }
+        listenerCheck = nil
         boundSocket = nil
         evhttp_del_accept_socket(http, bound)
+        reportIfQuiet()
+    }
+
+    /// Tells ``onQuiet`` once the drain has nothing left (``isQuiet``).
+    private func reportIfQuiet() {
+        if isQuiet { onQuiet?() }
     }
 
     // MARK: - Callbacks from libevent
@@ -177,6 +227,7 @@ public final class HTTPServer {
             bufferevent_decref(bev)
         }
         armDeadlineTimer(now: now)
+        if isClosing { reportIfQuiet() }
     }
 
     /// Arms the one deadline timer for the deadlines' next check, unless it already is.
@@ -210,7 +261,10 @@ public final class HTTPServer {
             }
             evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
         }
+        // Draining: the client learns that this connection ends with this response.
+        if isClosing { evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close") }
         handler(HTTPRequest(raw: req, server: self))
+        if isClosing { reportIfQuiet() }
     }
 
     fileprivate func connectionClosed(_ conn: OpaquePointer) {

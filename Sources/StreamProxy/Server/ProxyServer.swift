@@ -1,9 +1,11 @@
 import CurlStream
 import EventLoop
+import Glibc
 import Synchronization
 
 /// A running proxy: `workers` event-loop threads, each with its own listener on the shared port
-/// (SO_REUSEPORT), its own curl multi handle and its own streams.
+/// (SO_REUSEPORT), its own curl multi handle and its own streams. Unless `reusePort` is set, the
+/// first worker claims the port for the process (``AddressInUse``).
 public final class ProxyServer: Sendable {
     /// The port every worker listens on.
     public let port: UInt16
@@ -38,6 +40,9 @@ public final class ProxyServer: Sendable {
             }
         } catch {
             for w in workers { w.stopAndJoin() }
+            if let failure = error as? EventError, failure.errno == EADDRINUSE {
+                throw AddressInUse(host: config.listenHost, port: bound?.port ?? config.listenPort, reusePort: config.reusePort)
+            }
             throw error
         }
         self.port = bound?.port ?? config.listenPort

@@ -36,7 +36,11 @@ final class ProxyWorker {
         self.metrics = metrics.addWorker(index, curl: curl.counters)
         // The server hands requests to `handle`, which exists once `self` does.
         var handler: ((HTTPRequest) -> Void)?
-        let server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: config.serverOptions) {
+        var options = config.serverOptions
+        // The first worker claims the port, so that another process serving it is found out;
+        // the others join it (asked-for sharing: all of them join).
+        options.claimPort = index == 0 && !config.reusePort
+        let server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: options) {
             handler?($0)
         }
         self.server = server
