@@ -53,8 +53,9 @@ public final class ProxyServer: Sendable {
     /// Streams open across all workers.
     public var openStreams: Int { gate.count }
 
-    /// Graceful shutdown, first half: every worker closes its listener and refuses new streams
-    /// (503); open streams go on. Returns at once; `whenIdle` runs, on some worker's thread,
+    /// Graceful shutdown, first half: every worker closes its listener (once the connections
+    /// queued on it are accepted) and closes each connection after its response; open streams
+    /// go on. Returns at once; `whenIdle` runs, on some worker's thread,
     /// once no stream is open on any worker.
     public func startDraining(whenIdle: @escaping @Sendable () -> Void) {
         let countdown = Countdown(workers.count, then: whenIdle)

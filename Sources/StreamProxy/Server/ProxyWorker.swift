@@ -69,8 +69,8 @@ final class ProxyWorker {
         connectionsCounted = accepted
     }
 
-    /// Stops taking new connections and streams; open streams go on. `whenIdle` runs (on this
-    /// loop) once none is left.
+    /// Stops taking new connections; open streams go on. `whenIdle` runs (on this loop) once
+    /// none is left and nothing accepted still owes a request.
     func startDraining(whenIdle: @escaping () -> Void) {
         loop.preconditionInEventLoop()
         lifecycle.startDraining(whenIdle: whenIdle)
