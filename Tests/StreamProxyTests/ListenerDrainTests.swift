@@ -59,6 +59,37 @@ import Testing
         }
     }
 
+    /// A kept-alive connection idle when the drain starts is closed at once (the client reads
+    /// the end), so its next request goes to a listener that is open.
+    @Test func idleKeptAliveConnectionsAreClosedAtTheDrain() throws {
+        let thread = try LoopThread<Owner, UInt16>(name: "drain-probe") { loop in
+            let owner = try Owner(loop: loop)
+            return (owner: owner, info: owner.server.port)
+        }
+        defer { thread.stopAndJoin() }
+        let c = try RawSocket(port: thread.info, deadline: .now + .seconds(5))
+        defer { c.close() }
+        try c.sendAll(Array("GET / HTTP/1.1\r\nHost: test\r\n\r\n".utf8), deadline: .now + .seconds(5))
+        var response: [UInt8] = []
+        while !String(decoding: response, as: UTF8.self).hasSuffix("\r\n\r\nok") {
+            guard case .bytes(let bytes) = try c.receive(deadline: .now + .seconds(5)) else { break }
+            response += bytes
+        }
+        #expect(String(decoding: response, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        // Kept alive: nothing more comes until the drain.
+        let quiet = try c.receive(deadline: .now + .milliseconds(200))
+        guard case .timedOut = quiet else {
+            Issue.record("the connection was not kept alive: \(quiet)")
+            return
+        }
+        _ = thread.execute { $0.server.stopAccepting() }
+        let end = try c.receive(deadline: .now + .seconds(2))
+        guard case .closed = end else {
+            Issue.record("the idle connection was not closed by the drain: \(end)")
+            return
+        }
+    }
+
     final class Owner {
         var server: HTTPServer!
 
