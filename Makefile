@@ -23,11 +23,18 @@ test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) ./scripts/run-tests.sh
 	./scripts/test-browser.sh
+	./scripts/test-deploy.sh
 
 # The page at / in headless Chromium and the stream through sseclient-py (Tests/browser).
 .PHONY: test-browser
 test-browser: deps
 	./scripts/test-browser.sh
+
+# deploy/ behind HAProxy on loopback: 3 instances, HTTP/2 to curl and Chromium, an instance
+# killed and all restarted under load, a restart on one port (issue 14; a few minutes).
+.PHONY: test-scaleout
+test-scaleout: deps
+	./scripts/test-scaleout.sh
 
 # The whole suite under AddressSanitizer / ThreadSanitizer, in build folders of their own. The
 # process tests run the sanitized stream-proxy built there, with the same options (inherited).

@@ -126,6 +126,13 @@ public final class HTTPResponseStream {
         if flushWatch != nil, evbuffer_get_length(output) == 0 { flushed() }
     }
 
+    /// Has evhttp close the connection once this response has been sent (the server is
+    /// draining). Its headers went out already; the close is what tells the client.
+    func closeConnectionAfterward() {
+        guard let request else { return }
+        evhttp_add_header(evhttp_request_get_output_headers(request), "Connection", "close")
+    }
+
     /// Closes the connection at once with a TCP reset, discarding anything still queued. For
     /// test origins that simulate a server dying mid-body.
     public func resetConnection() {

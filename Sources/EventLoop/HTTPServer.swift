@@ -22,6 +22,10 @@ public struct HTTPServerOptions: Sendable {
     /// Bind with `SO_REUSEPORT`, so that several loops can each own a listener on one port and
     /// let the kernel spread connections across them.
     public var reusePort: Bool = true
+    /// Claim the port for this process: listen alone first, so that binding fails with
+    /// EADDRINUSE when another process serves the port (see ``HTTPServer/claim``), then allow
+    /// SO_REUSEPORT for this process's other listeners. Set on the first of them only.
+    public var claimPort: Bool = false
     /// Seconds a streaming response may make no write progress (a client that stopped reading)
     /// before its connection is closed.
     public var streamWriteTimeout: Double = 120
@@ -41,17 +45,17 @@ public final class HTTPServer {
     /// The bound port (useful when binding port 0).
     public let port: UInt16
     let options: HTTPServerOptions
-    private let http: OpaquePointer
-    private var boundSocket: OpaquePointer?
+    let http: OpaquePointer
+    var boundSocket: OpaquePointer?
     private let handler: (HTTPRequest) -> Void
     /// Connections that have sent at least one request, keyed by their `evhttp_connection`.
-    private var connections: [OpaquePointer: ConnectionRecord] = [:]
+    var connections: [OpaquePointer: ConnectionRecord] = [:]
     /// New connections that have not completed a first request, keyed by their bufferevent
     /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
-    private var firstRequestDeadlines: FirstRequestDeadlines<OpaquePointer>
+    var firstRequestDeadlines: FirstRequestDeadlines<OpaquePointer>
     /// Every open connection's size-limit guard, keyed by its bufferevent; from accept until
     /// evhttp closes the connection or its deadline lets go of it, whichever is last.
-    private var guards: [OpaquePointer: RequestHeadGuard] = [:]
+    var guards: [OpaquePointer: RequestHeadGuard] = [:]
     /// Fires when ``firstRequestDeadlines`` wants a check; armed for `deadlineTimerWake`.
     private var deadlineTimer: LoopTimer!
     private var deadlineTimerWake: FirstRequestDeadlines<OpaquePointer>.Wake?
@@ -60,6 +64,14 @@ public final class HTTPServer {
     /// Activated when the first stream of a turn needs a flush; runs after the turn's other
     /// callbacks.
     private var flushEvent: OpaquePointer?
+
+    /// ``stopAccepting()`` was called.
+    public internal(set) var isClosing = false
+    /// Runs on the loop, after ``stopAccepting()``, whenever the server may have become quiet
+    /// (``isQuiet``).
+    public var onQuiet: (() -> Void)?
+    /// Re-checks the accept queue before the listener closes.
+    var listenerCheck: LoopTimer?
 
     /// Connections accepted since start (counted at their first request).
     public private(set) var connectionsAccepted = 0
@@ -125,14 +137,6 @@ public final class HTTPServer {
         evhttp_free(http)
     }
 
-    /// Closes the listening socket: no new connections; open ones are served until they close.
-    public func stopAccepting() {
-        loop.preconditionInEventLoop()
-        guard let bound = boundSocket else { return }
-        boundSocket = nil
-        evhttp_del_accept_socket(http, bound)
-    }
-
     // MARK: - Callbacks from libevent
 
     /// evhttp accepted a connection and wants its bufferevent. It must complete its first
@@ -177,6 +181,7 @@ public final class HTTPServer {
             bufferevent_decref(bev)
         }
         armDeadlineTimer(now: now)
+        if isClosing { reportIfQuiet() }
     }
 
     /// Arms the one deadline timer for the deadlines' next check, unless it already is.
@@ -210,7 +215,10 @@ public final class HTTPServer {
             }
             evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
         }
+        // Draining: the client learns that this connection ends with this response.
+        if isClosing { evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close") }
         handler(HTTPRequest(raw: req, server: self))
+        if isClosing { reportIfQuiet() }
     }
 
     fileprivate func connectionClosed(_ conn: OpaquePointer) {

@@ -22,6 +22,8 @@ final class RequestHeadGuard {
     private var received = 0
     /// Requests evhttp has answered on the connection (its completion callback).
     private var completed = 0
+    /// Requests evhttp has handed to the handler on the connection.
+    private var dispatchedCount = 0
     /// The limit a request broke; set once.
     private(set) var rejected: HTTPRequestLimit?
     /// Requests before the rejected one, each answered before it is.
@@ -54,7 +56,20 @@ final class RequestHeadGuard {
     /// evhttp hands `request` to the handler; the guard hears when evhttp has sent its answer.
     func dispatched(_ request: UnsafeMutablePointer<evhttp_request>) {
         dispatchedAny = true
+        dispatchedCount += 1
         evhttp_request_set_on_complete_cb(request, requestCompleteCallback, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Past its first request, and evhttp has answered every request it handed out: the
+    /// connection waits for the client's next one.
+    var isIdle: Bool { dispatchedAny && dispatchedCount == completed && !closed }
+
+    /// Sends a FIN (the server is draining, the connection idle): the client closes its side
+    /// and evhttp, reading the end, frees the connection. A request already on its way finds the
+    /// connection closed without an answer, which clients retry on a new connection.
+    func shutdownOutput() {
+        let fd = bufferevent_getfd(bev)
+        if fd >= 0 { shutdown(fd, Int32(SHUT_WR)) }
     }
 
     fileprivate func requestCompleted() {

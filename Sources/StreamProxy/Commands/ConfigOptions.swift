@@ -105,6 +105,9 @@ public struct ConfigOptions: ParsableArguments {
     @Option(help: help("Time a client may take to send its request headers.", default: seconds(defaults.requestHeaderTimeout), "duration"))
     public var requestHeaderTimeout: String?
 
+    @Flag(inversion: .prefixedNo, help: "Share the listen port with another process on purpose (a restart on the same port). (default: off: exit 2 if the port is served)")
+    public var reusePort: Bool?
+
     @Option(help: help("Log level: \(ProxyConfig.logLevels.joined(separator: ", ")).", default: defaults.logLevel, "level"))
     public var logLevel: String?
 
@@ -156,6 +159,7 @@ public struct ConfigOptions: ParsableArguments {
         try set(&config.maxStreamsPerConnection, maxStreamsPerConnection, "--max-streams-per-connection", ConfigSyntax.integer)
         try set(&config.shutdownGrace, shutdownGrace, "--shutdown-grace", ConfigSyntax.duration)
         try set(&config.requestHeaderTimeout, requestHeaderTimeout, "--request-header-timeout", ConfigSyntax.duration)
+        if let reusePort { config.reusePort = reusePort }
         if let logLevel { config.logLevel = logLevel }
     }
 

@@ -34,6 +34,8 @@ public struct StreamProxyCommand: ParsableCommand {
             Glibc.exit(0)
         } catch let error as ConfigError {
             fail(error.description)
+        } catch let error as AddressInUse {
+            fail(error.description)
         } catch {
             // Help and version requests surface here as errors with a success exit code.
             if exitCode(for: error) == .success {

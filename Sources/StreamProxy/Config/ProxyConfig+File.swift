@@ -91,6 +91,7 @@ extension ProxyConfig {
         "maxStreamsPerConnection": count(\.maxStreamsPerConnection),
         "shutdownGrace": duration(\.shutdownGrace),
         "requestHeaderTimeout": duration(\.requestHeaderTimeout),
+        "reusePort": { config, value, key throws(ConfigError) in config.reusePort = try value.bool(key) },
         "logLevel": { config, value, key throws(ConfigError) in config.logLevel = try value.string(key) },
     ]
 

@@ -82,6 +82,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var maxStreamsPerConnection = 100
     /// Seconds open streams get to finish after SIGTERM/SIGINT before they are cut.
     public var shutdownGrace = 10.0
+    /// Share the listen port with another process on purpose (SO_REUSEPORT), as a restart on
+    /// the same port does: the new process starts beside the old one while it drains. Off,
+    /// `serve` exits 2 when another process serves the port.
+    public var reusePort = false
     /// Seconds a client may take to send its request line and headers before it is dropped,
     /// so idle or slow-loris connections cannot hold slots.
     public var requestHeaderTimeout = 10.0

@@ -63,7 +63,9 @@ final class Endpoints {
         case "/":
             request.respond(status: 200, headers: [("Content-Type", "text/html; charset=utf-8")] + corsHeaders, body: Self.indexPage)
         case "/healthz":
-            // 503 while draining, so that a load balancer sends new streams elsewhere.
+            // 503 while draining, on the connections the draining worker still serves (its
+            // listener is closed, so a check on a new connection is refused, or reaches the new
+            // process on a shared port).
             if lifecycle.isDraining {
                 request.respond(status: 503, headers: [("Content-Type", "text/plain")] + corsHeaders, text: "shutting down")
             } else {

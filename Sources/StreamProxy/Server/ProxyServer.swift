@@ -1,9 +1,11 @@
 import CurlStream
 import EventLoop
+import Glibc
 import Synchronization
 
 /// A running proxy: `workers` event-loop threads, each with its own listener on the shared port
-/// (SO_REUSEPORT), its own curl multi handle and its own streams.
+/// (SO_REUSEPORT), its own curl multi handle and its own streams. Unless `reusePort` is set, the
+/// first worker claims the port for the process (``AddressInUse``).
 public final class ProxyServer: Sendable {
     /// The port every worker listens on.
     public let port: UInt16
@@ -38,6 +40,9 @@ public final class ProxyServer: Sendable {
             }
         } catch {
             for w in workers { w.stopAndJoin() }
+            if let failure = error as? EventError, failure.errno == EADDRINUSE {
+                throw AddressInUse(host: config.listenHost, port: bound?.port ?? config.listenPort, reusePort: config.reusePort)
+            }
             throw error
         }
         self.port = bound?.port ?? config.listenPort
@@ -48,8 +53,9 @@ public final class ProxyServer: Sendable {
     /// Streams open across all workers.
     public var openStreams: Int { gate.count }
 
-    /// Graceful shutdown, first half: every worker closes its listener and refuses new streams
-    /// (503); open streams go on. Returns at once; `whenIdle` runs, on some worker's thread,
+    /// Graceful shutdown, first half: every worker closes its listener (once the connections
+    /// queued on it are accepted) and closes each connection after its response; open streams
+    /// go on. Returns at once; `whenIdle` runs, on some worker's thread,
     /// once no stream is open on any worker.
     public func startDraining(whenIdle: @escaping @Sendable () -> Void) {
         let countdown = Countdown(workers.count, then: whenIdle)

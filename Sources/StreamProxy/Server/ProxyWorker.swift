@@ -36,7 +36,11 @@ final class ProxyWorker {
         self.metrics = metrics.addWorker(index, curl: curl.counters)
         // The server hands requests to `handle`, which exists once `self` does.
         var handler: ((HTTPRequest) -> Void)?
-        let server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: config.serverOptions) {
+        var options = config.serverOptions
+        // The first worker claims the port, so that another process serving it is found out;
+        // the others join it (asked-for sharing: all of them join).
+        options.claimPort = index == 0 && !config.reusePort
+        let server = try HTTPServer(loop: loop, host: config.listenHost, port: port, options: options) {
             handler?($0)
         }
         self.server = server
@@ -65,8 +69,8 @@ final class ProxyWorker {
         connectionsCounted = accepted
     }
 
-    /// Stops taking new connections and streams; open streams go on. `whenIdle` runs (on this
-    /// loop) once none is left.
+    /// Stops taking new connections; open streams go on. `whenIdle` runs (on this loop) once
+    /// none is left and nothing accepted still owes a request.
     func startDraining(whenIdle: @escaping () -> Void) {
         loop.preconditionInEventLoop()
         lifecycle.startDraining(whenIdle: whenIdle)

@@ -4,7 +4,7 @@
 // ``FlushPlan`` on each worker (the bound on flushing what the ended streams wrote).
 
 /// `stream-proxy serve` from the first SIGTERM/SIGINT to the stop: the first signal drains (no
-/// new streams; open ones get `grace` to finish), the second stops at once, and so does the
+/// new connections; open streams get `grace` to finish), the second stops at once, and so does the
 /// moment the last stream ends or the grace runs out.
 struct ShutdownPlan {
     enum Action: Equatable {

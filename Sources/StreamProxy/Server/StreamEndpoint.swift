@@ -40,9 +40,6 @@ final class StreamEndpoint {
         if request.header("Last-Event-ID") == "done" {
             return request.respond(status: 204, headers: corsHeaders)
         }
-        guard !lifecycle.isDraining else {
-            throw ErrorResponse(status: 503, "shutting down", headers: [("Retry-After", "1"), ("Connection", "close")])
-        }
         let streamRequest = try parse(request, routeName: routeName)
         guard gate.tryEnter() else {
             metrics.rejected.increment()

@@ -1,12 +1,19 @@
 import EventLoop
 
 /// The open streams of one worker and how the worker winds down: it keeps every session until
-/// it finishes (and its response stream until its last bytes are flushed), drains (no new
-/// streams, /healthz 503) and shuts down, waiting for the flushes as ``FlushPlan`` decides.
+/// it finishes (and its response stream until its last bytes are flushed), drains and shuts
+/// down, waiting for the flushes as ``FlushPlan`` decides.
+///
+/// Draining is built for a restart on the same port (a new process listening beside this one
+/// with SO_REUSEPORT) and for a load balancer: the listener closes (once the connections queued
+/// on it are accepted), so the kernel hands new connections to the other listeners; what this
+/// worker has already accepted is served, each connection closing after its response, and
+/// /healthz answers 503 on them. The worker is idle once no stream is open and the server is
+/// quiet (``HTTPServer/isQuiet``).
 final class WorkerLifecycle {
     let loop: EventLoop
     private let server: HTTPServer
-    /// Shutting down: no new streams, /healthz says so.
+    /// Shutting down: no new connections, /healthz says so.
     private(set) var isDraining = false
     /// Open streams, kept alive until they finish.
     private var sessions: [ObjectIdentifier: StreamSession] = [:]
@@ -39,16 +46,17 @@ final class WorkerLifecycle {
     func finished(_ key: ObjectIdentifier) {
         loop.preconditionInEventLoop()
         sessions[key] = nil
-        if isDraining && sessions.isEmpty { reportIdle() }
+        reportIdleIfDone()
     }
 
-    /// Stops taking new connections and streams; open streams go on. `whenIdle` runs once no
-    /// stream is left (at once if none is open).
+    /// Stops taking new connections; open streams go on, and so do requests on connections
+    /// already accepted. `whenIdle` runs once no stream is left and the server is quiet.
     func startDraining(whenIdle: @escaping () -> Void) {
         loop.preconditionInEventLoop()
-        stopAccepting()
         self.whenIdle = whenIdle
-        if sessions.isEmpty { reportIdle() }
+        server.onQuiet = { [unowned self] in self.reportIdleIfDone() }
+        stopAccepting()
+        reportIdleIfDone()
     }
 
     /// Ends every open stream with a `done` that says the server is shutting down, then calls
@@ -56,8 +64,9 @@ final class WorkerLifecycle {
     /// ``FlushPlan`` has passed).
     func shutdown(completion: @escaping () -> Void) {
         loop.preconditionInEventLoop()
-        stopAccepting()
         whenIdle = nil
+        server.onQuiet = nil
+        stopAccepting()
         for session in Array(sessions.values) { session.shutdown() }
         let now = ContinuousClock.now
         var plan = FlushPlan(now: now, unflushed: unflushed.count)
@@ -70,6 +79,11 @@ final class WorkerLifecycle {
     private func stopAccepting() {
         isDraining = true
         server.stopAccepting()
+    }
+
+    private func reportIdleIfDone() {
+        guard isDraining, sessions.isEmpty, server.isQuiet else { return }
+        reportIdle()
     }
 
     private func reportIdle() {

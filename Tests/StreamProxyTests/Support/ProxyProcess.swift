@@ -27,10 +27,11 @@ final class ProxyProcess {
     /// A SIGTERM or SIGINT was sent (``stop`` then only waits).
     private var signalled = false
 
-    init(arguments: [String]) throws {
-        port = refusedPort()
+    /// Starts `serve` on `port` (a free one if nil) and waits until /healthz answers there.
+    init(arguments: [String], port: UInt16? = nil) throws {
+        self.port = port ?? refusedPort()
         process.executableURL = try proxyBinary()
-        process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + arguments
+        process.arguments = ["serve", "--listen", "127.0.0.1:\(self.port)", "--log-level", "warning"] + arguments
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = FileHandle.nullDevice
@@ -38,7 +39,7 @@ final class ProxyProcess {
         stderr = ChildOutput(pipe)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if (try? RawHTTPClient.get(port: port, path: "/healthz", timeout: .seconds(1)))?.status == 200 { return }
+            if (try? RawHTTPClient.get(port: self.port, path: "/healthz", timeout: .seconds(1)))?.status == 200 { return }
             guard process.isRunning else { break }
             usleep(20_000)
         }
