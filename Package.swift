@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Release builds leave out the run-time exclusivity checks (`swift_beginAccess` on every access
+/// to a class's stored properties): 9% of the proxy's instructions per W1 stream (BENCHMARKS.md).
+/// Debug builds, which every test runs, keep them, so an overlapping access still traps there.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "StreamProxy",
     products: [
@@ -27,12 +32,14 @@ let package = Package(
         // libevent in Swift: loops, timers, signals, the HTTP server with streaming responses.
         .target(
             name: "EventLoop",
-            dependencies: ["CEvent"]
+            dependencies: ["CEvent"],
+            swiftSettings: hotPath
         ),
         // libcurl multi-socket bound to an EventLoop.
         .target(
             name: "CurlStream",
-            dependencies: ["CCurl", "EventLoop"]
+            dependencies: ["CCurl", "EventLoop"],
+            swiftSettings: hotPath
         ),
         // The product: config, routes, fan-out sessions, SSE, endpoints, the test origin.
         .target(
@@ -45,7 +52,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            resources: [.embedInCode("Resources/index.html")]
+            resources: [.embedInCode("Resources/index.html")],
+            swiftSettings: hotPath
         ),
         .executableTarget(
             name: "stream-proxy",
