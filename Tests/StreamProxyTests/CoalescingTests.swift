@@ -19,8 +19,9 @@ struct CoalescingTests {
         let clef = Array("𝄞".utf8)
         let first = try #require(pattern.indices.first { pattern[$0...].starts(with: clef) })
         let prefix = 10 * pattern.count + first + 2
-        // Slow enough that all 100 streams are open before any upstream answers.
-        let delay = 1000
+        // Slow enough that all 100 streams are open before any upstream answers, even on a
+        // loaded machine (opening them takes some 50 ms alone).
+        let delay = 2000
         let upstreams = [
             "/bytes/3000?delay=\(delay)",
             "/utf8/5000?delay=\(delay)&chunk=7",
