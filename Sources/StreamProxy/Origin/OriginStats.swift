@@ -1,6 +1,9 @@
 /// What a test origin has seen, for tests and benchmarks to check against (`GET /stats`).
 struct OriginStats {
     var requests = 0
+    /// Requests per target as sent (path and query), `/stats` excluded: how often each URL was
+    /// fetched, for tests of coalescing.
+    var requestsByTarget: [String: Int] = [:]
     /// Response body bytes handed to the socket layer (at most one write of 64 KiB more than
     /// the kernel accepted when a client leaves).
     var bodyBytesSent = 0

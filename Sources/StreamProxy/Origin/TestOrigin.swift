@@ -45,10 +45,13 @@ final class TestOrigin {
             return
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        if parts.first != "stats", let open = server()?.openConnections {
-            // Every connection arrives with a request, so the most connections open at any
-            // request's arrival is the most open at once (stats requests excluded).
-            stats.peakConnections = max(stats.peakConnections, open)
+        if parts.first != "stats" {
+            stats.requestsByTarget[request.uri, default: 0] += 1
+            if let open = server()?.openConnections {
+                // Every connection arrives with a request, so the most connections open at any
+                // request's arrival is the most open at once (stats requests excluded).
+                stats.peakConnections = max(stats.peakConnections, open)
+            }
         }
         let options = OriginOptions(request)
         switch (parts.first ?? "", parts.count) {
@@ -153,6 +156,7 @@ final class TestOrigin {
         let s = server()
         return JSONWriter.object([
             ("requests", .int(stats.requests)),
+            ("requestsByTarget", .object(stats.requestsByTarget.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("connectionsAccepted", .int((s?.connectionsAccepted ?? 0) - stats.connectionsBefore)),
             ("openConnections", .int(s?.openConnections ?? 0)),
             ("peakConnections", .int(stats.peakConnections)),
