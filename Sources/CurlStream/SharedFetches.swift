@@ -81,6 +81,8 @@ final class SharedFetches: TransferConsumer {
         deliver(to: id, verdicts: false, budget: &budget)
         markDue(id)
         cancelIfUnread(reader.fetch)
+        // It may have finished: then its fetch may be done with.
+        retire()
     }
 
     /// The reader hears nothing more; the last reader of a running fetch cancels its transfer.
