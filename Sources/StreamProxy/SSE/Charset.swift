@@ -11,7 +11,8 @@ package enum Charset {
     /// The canonical charset named by `contentType`'s `charset` parameter, or nil if there is none
     /// (or it is not a plausible charset name).
     package static func named(in contentType: String?) -> String? {
-        guard let contentType else { return nil }
+        // Most types carry no parameter at all: no charset, and nothing to split.
+        guard let contentType, contentType.utf8.contains(UInt8(ascii: ";")) else { return nil }
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1)
             guard pair.count == 2, pair[0].trimmed.lowercased() == "charset" else { continue }
