@@ -96,11 +96,11 @@ extension PoolStateMachine {
     mutating func freeCapacity(for h: Int, _ block: Block, _ actions: inout [PoolAction]) {
         switch block {
         case .onHost:
-            if hosts[h].idle > 0 { actions.append(.giveUpIdle(host: h)) }
+            if idle(h) > 0 { actions.append(.giveUpIdle(host: h)) }
         case .onTotal:
             if let x = idleHosts.filter({ hosts[$0].waiting == 0 }).min() {
                 actions.append(.giveUpIdle(host: x))
-            } else if hosts[h].idle > 0 {
+            } else if idle(h) > 0 {
                 actions.append(.giveUpIdle(host: h))
             }
         case .none:
@@ -123,9 +123,9 @@ extension PoolStateMachine {
     mutating func reconsider(_ h: Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
         // A connection without streams takes transfers whatever the others carried when libcurl
         // found them full.
-        if hosts[h].idle > 0 { hosts[h].fullAt = nil }
+        if idle(h) > 0 { hosts[h].fullAt = nil }
         if hosts[h].multiplexed && hosts[h].waiting > 0 { admit(h, reuseOnly: true, &actions) }
-        guard hosts[h].idle > 0 else { return }
+        guard idle(h) > 0 else { return }
         if hosts[h].waiting > 0 && owesPeers(h) {
             hosts[h].owedGiveUps += 1
             actions.append(.giveUpIdle(host: h))
@@ -147,7 +147,7 @@ extension PoolStateMachine {
     /// then: a connection that just went idle is usually wanted here again within a moment, and
     /// each hand-over costs the other worker a new connection.
     mutating func releaseUnwanted(_ h: Int, forTotal: inout Int, deferringPeers: Bool, _ actions: inout [PoolAction]) {
-        let idle = hosts[h].idle
+        let idle = idle(h)
         guard idle > 0, hosts[h].waiting == 0 || waitsForProbe(h) || olderWaitsOnTotal(than: h) else { return }
         let b = hosts[h].budget
         var give = min(idle, max(0, b.waitingSum.load(ordering: .sequentiallyConsistent) - b.waiting[worker].value))
@@ -254,7 +254,7 @@ extension PoolStateMachine {
     mutating func publish(_ h: Int) {
         let host = hosts[h].block == .onHost ? hosts[h].waiting : 0
         let total = hosts[h].block == .onTotal ? hosts[h].waiting : 0
-        let idle = hosts[h].idle
+        let idle = idle(h)
         let held = hosts[h].open
         let old = hosts[h].published
         guard (host, total, idle, held) != old else { return }

@@ -33,8 +33,12 @@ extension PoolStateMachine {
 
     /// The end of the earliest hold still running.
     var nextHoldEnd: Instant? {
-        hosts.lazy.filter { $0.awaitsProtocol && $0.probe != nil && $0.waiting > 0 && !$0.holdReleased }
-            .compactMap(\.holdUntil).min()
+        var earliest: Instant?
+        for h in hosts.indices where hosts[h].awaitsProtocol && !hosts[h].holdReleased && hosts[h].waiting > 0 {
+            guard hosts[h].probe != nil, let until = hosts[h].holdUntil else { continue }
+            earliest = min(until, earliest ?? until)
+        }
+        return earliest
     }
 
     /// Holds `h`'s waiters while its probe runs: they wait for nothing any worker could give

@@ -32,7 +32,7 @@ extension PoolStateMachine {
     /// Whether a waiter of `h` starts without a lease: on a free stream of a multiplexed host,
     /// or else on an idle connection (unless libcurl refused to reuse one for it).
     func startsWithoutLease(_ h: Int, needsNewConnection: Bool) -> Bool {
-        hosts[h].multiplexed ? freeStreams(h) > 0 : hosts[h].idle > 0 && !needsNewConnection
+        hosts[h].multiplexed ? freeStreams(h) > 0 : idle(h) > 0 && !needsNewConnection
     }
 
     /// Streams free on the connections of multiplexed host `h` that are up. Leases not yet taken
@@ -40,9 +40,16 @@ extension PoolStateMachine {
     /// take none (one that libcurl puts on a stream after all returns its lease, and the pool
     /// learns of a full connection from a refused socket: see `fullAt`).
     func freeStreams(_ h: Int) -> Int {
-        let host = hosts[h]
-        let sockets = host.open - host.reserved - host.connectingSockets
-        let capacity = min(sockets * maxStreamsPerConnection, host.fullAt ?? .max)
-        return max(0, capacity - (host.busy - host.reserved - host.connectingSockets))
+        // Field by field: a copy of the host record (its queue) on every admission was 2% of
+        // the proxy's instructions.
+        let (reserved, connecting) = (hosts[h].reserved, hosts[h].connectingSockets)
+        let sockets = hosts[h].open - reserved - connecting
+        let capacity = min(sockets * maxStreamsPerConnection, hosts[h].fullAt ?? .max)
+        return max(0, capacity - (hosts[h].busy - reserved - connecting))
+    }
+
+    /// Idle connections of `h` (see ``Host/idle``), read field by field.
+    func idle(_ h: Int) -> Int {
+        hosts[h].idleSuspect ? 0 : max(0, hosts[h].open - hosts[h].busy)
     }
 }
