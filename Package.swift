@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// Release builds leave out the run-time exclusivity checks (`swift_beginAccess` on every access
-/// to a class's stored properties): 9% of the proxy's instructions per W1 stream (BENCHMARKS.md).
+/// to a class's stored properties): 2% of the proxy's instructions per W1 stream (bench/notes.md).
 /// Debug builds, which every test runs, keep them, so an overlapping access still traps there.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
