@@ -91,7 +91,13 @@ struct CoalescingMemoryTests {
         // kernel's socket buffers hold for the clients is not in the RSS.)
         let bound = clients * (streamBuffer + 64 * 1024) + workers * prefix + 32 * 1024 * 1024
         let grown = rss - idleRSS
-        #expect(grown < bound, "RSS grew by \(grown >> 20) MiB with \(clients) joiners (bound \(bound >> 20) MiB)")
+        // A sanitized build (make test-asan / test-tsan; the child is built with this runner)
+        // keeps freed memory in quarantine and shadow pages beside it, so its RSS says nothing
+        // about what the proxy holds: there the bytes-held figure above is the check.
+        let sanitized = dlsym(nil, "__asan_init") != nil || dlsym(nil, "__tsan_init") != nil
+        if !sanitized {
+            #expect(grown < bound, "RSS grew by \(grown >> 20) MiB with \(clients) joiners (bound \(bound >> 20) MiB)")
+        }
         print("coalescing memory: \(clients) joiners of a 1 MiB prefix: RSS \(idleRSS >> 20) -> \(rss >> 20) MiB "
             + "(+\(grown >> 10) KiB, bound \(bound >> 10) KiB; \(Int(queued) >> 10) KiB queued for clients), held "
             + "\(after.bytesHeld) bytes, fetches \(fetches), origin requests \(stats.fetchRequests); opening took \(opened)")
