@@ -10,6 +10,8 @@ public struct Route: Sendable, Equatable {
     /// serving streams that start within `cacheFor` after it.
     public let coalesce: Bool
     public let cacheFor: Duration
+    /// The `open` event's list of the upstreams, the same for every stream of the route.
+    let upstreamsJSON: [UInt8]
 
     public init(name: String, upstreams: [TransferRequest], prefix: Int, coalesce: Bool = false, cacheFor: Duration = .zero) {
         self.name = name
@@ -17,6 +19,7 @@ public struct Route: Sendable, Equatable {
         self.prefix = prefix
         self.coalesce = coalesce
         self.cacheFor = cacheFor
+        self.upstreamsJSON = FanOutSession.upstreamsJSON(upstreams.map(\.url))
     }
 }
 

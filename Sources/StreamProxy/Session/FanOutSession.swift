@@ -56,6 +56,7 @@ package struct FanOutSession {
     }
 
     let route: String
+    let upstreamsJSON: [UInt8]
     let settings: Settings
     /// The worker's iconv descriptors (converting is not I/O: tests use real ones too).
     let transcoders: TranscoderPool
@@ -77,8 +78,11 @@ package struct FanOutSession {
     /// The time of the event being handled.
     var now: Instant
 
+    /// - Parameter upstreamsJSON: the `open` event's `upstreams` array, as ``upstreamsJSON(_:)``
+    ///   writes it for `urls`: a route's is the same for every stream, so it is built once.
     package init(route: String, urls: [String], settings: Settings, transcoders: TranscoderPool = TranscoderPool(),
-                 at now: Instant) {
+                 upstreamsJSON: [UInt8]? = nil, at now: Instant) {
+        self.upstreamsJSON = upstreamsJSON ?? Self.upstreamsJSON(urls)
         self.route = route
         self.settings = settings
         self.transcoders = transcoders
@@ -95,22 +99,30 @@ package struct FanOutSession {
         self.now = now
         openedAt = now
         sse.retry(milliseconds: settings.retryMilliseconds, into: &out.frames)
-        let (route, prefix, order, upstreams) = (route, settings.prefix, settings.order, upstreams)
+        let (route, prefix, order, upstreamsJSON) = (route, settings.prefix, settings.order, upstreamsJSON)
         sse.event(.open, into: &out.frames) { w in
             w.raw("{"); w.key("route"); w.string(route)
             w.comma(); w.key("prefix"); w.int(prefix)
             w.comma(); w.key("order"); w.string(order.rawValue)
-            w.comma(); w.key("upstreams"); w.raw("[")
-            for (i, u) in upstreams.enumerated() {
-                if i > 0 { w.comma() }
-                w.raw("{"); w.key("i"); w.int(i); w.comma(); w.key("url"); w.string(u.url); w.raw("}")
-            }
-            w.raw("]}")
+            w.comma(); w.key("upstreams"); w.bytes.append(contentsOf: upstreamsJSON)
+            w.raw("}")
         }
         wrote()
         for i in upstreams.indices { out.commands.append(.start(i)) }
         if upstreams.isEmpty { finish(into: &out) }
         arm(into: &out)
+    }
+
+    /// `[{"i":0,"url":"..."}, ...]`: the upstreams as the `open` event lists them.
+    package static func upstreamsJSON(_ urls: [String]) -> [UInt8] {
+        var w = JSONWriter()
+        w.raw("[")
+        for (i, url) in urls.enumerated() {
+            if i > 0 { w.comma() }
+            w.raw("{"); w.key("i"); w.int(i); w.comma(); w.key("url"); w.string(url); w.raw("}")
+        }
+        w.raw("]")
+        return w.bytes
     }
 
     /// The owner wrote the frames; the client's queue now holds `queued` bytes. Returns true

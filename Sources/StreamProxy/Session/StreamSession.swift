@@ -39,7 +39,7 @@ final class StreamSession: TransferConsumer {
             settings: .init(prefix: request.prefix, order: request.order, streamBuffer: settings.streamBuffer,
                             heartbeat: .seconds(settings.heartbeat), readTimeout: .seconds(settings.readTimeout),
                             retryMilliseconds: settings.retryMilliseconds),
-            transcoders: scratch.transcoders, at: now)
+            transcoders: scratch.transcoders, upstreamsJSON: request.route.upstreamsJSON, at: now)
         self.requests = request.route.upstreams
         self.sharing = request.route.coalesce ? TransferSharing(prefix: request.prefix, cacheFor: request.route.cacheFor) : nil
         self.transfers = Array(repeating: nil, count: request.route.upstreams.count)
