@@ -31,7 +31,7 @@ def fnum(x, digits=1):
 
 
 def hist(results, name, pct):
-    return med([float(r[name][pct]) if pct in r[name] else None for r in results])
+    return med([r[name][pct] if pct in r[name] else None for r in results])
 
 
 def samples(json_file):
@@ -91,8 +91,8 @@ for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "
         continue
     rss, thr, fds, cpu, cpu_per_stream = resources(files)
     s = {
-        "streams": med([float(r["streamsPerSecond"]) for r in results]),
-        "events": med([float(r["eventsPerSecond"]) for r in results]),
+        "streams": med([r["streamsPerSecond"] for r in results]),
+        "events": med([r["eventsPerSecond"] for r in results]),
         "ttfb50": hist(results, "firstByte", "p50Ms"),
         "chunk50": hist(results, "firstChunk", "p50Ms"),
         "done50": hist(results, "done", "p50Ms"),
@@ -103,7 +103,7 @@ for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "
         "mostOpen": max(r["mostOpen"] for r in results),
         "rss": rss, "threads": thr, "fds": fds, "cpu": cpu, "cpuPerStream": cpu_per_stream,
         "reuse": reuse(files),
-        "benchCPU": med([float(r["cpuSeconds"]) for r in results]),
+        "benchCPU": med([r["cpuSeconds"] for r in results]),
         "benchRSS": med([r["maxRSSKiB"] / 1024 for r in results]),
         "runs": len(results),
     }
@@ -122,7 +122,7 @@ for peer in ["fastapi", "hummingbird"]:
         results, files = runs(f"peer-{peer}-c{c}")
         if results:
             peers[(peer, c)] = {
-                "streams": med([float(r["streamsPerSecond"]) for r in results]),
+                "streams": med([r["streamsPerSecond"] for r in results]),
                 "done99": hist(results, "done", "p99Ms"),
                 "errors": results[len(results) // 2]["errors"],
                 "rss": resources(files)[0],
@@ -230,7 +230,7 @@ if storm:
     lines.append("|---|---|---|---|---|---|")
     for n, (d, held, idle) in enumerate(storm, 1):
         errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
-        lines.append(f"| {n} | {fnum(float(d['streamsPerSecond']))} | {errs} | {d['done'].get('p99Ms', '-')} ms | "
+        lines.append(f"| {n} | {fnum(d["streamsPerSecond"])} | {errs} | {d['done'].get('p99Ms', '-')} ms | "
                      f"{d['done'].get('maxMs', '-')} ms | {held:.0f} / {idle:.0f} |")
     lines.append("")
 
