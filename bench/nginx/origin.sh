@@ -12,7 +12,10 @@ if grep -q '^load_module .*ngx_http_echo_module' "$NGINX_CONF" && [ ! -e /usr/li
 fi
 NGINX_DIR=$(mktemp -d /tmp/streamproxy-nginx.XXXXXX)
 head -c 1024 /dev/zero | tr '\0' 'x' > "$NGINX_DIR/1k"
-sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
+# NGINX_SETUP, if set, runs first (in this shell, with NGINX_DIR set): files and certificates a
+# config needs. NGINX_TLSPORT fills in @TLSPORT@.
+[ -z "${NGINX_SETUP:-}" ] || "$NGINX_SETUP"
+sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" -e "s|@TLSPORT@|${NGINX_TLSPORT:-}|g" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
