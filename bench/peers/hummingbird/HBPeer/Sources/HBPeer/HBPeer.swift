@@ -165,6 +165,11 @@ func jsonError(_ status: HTTPResponse.Status, _ body: [String: String]) -> Respo
 }
 
 /// GET /stream/<route>: open, then every upstream's events as they come, then done.
+/// HB_KEEPALIVE=1: keep the client's connection for the next stream (no inbound-close watch, so no
+/// `Connection: close`); unset: the ordinary SSE way, cancelled when the client closes, one
+/// connection per stream. bench/notes.md has what each costs.
+let keepAlive = ProcessInfo.processInfo.environment["HB_KEEPALIVE"] == "1"
+
 func stream(_ request: Request, _ context: BasicRequestContext, routes: [String: Route], client: HTTPClient) -> Response {
     let name = context.parameters.get("route") ?? ""
     guard let route = routes[name] else {
@@ -180,16 +185,14 @@ func stream(_ request: Request, _ context: BasicRequestContext, routes: [String:
     }
     let start = ContinuousClock.now
     let upstreams = route.upstreams
-    let headers: HTTPFields = [
+    var headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache",
         HTTPField.Name("X-Accel-Buffering")!: "no",
-        // consumeWithCancellationOnInboundClose leaves the connection unusable afterwards: say so.
-        .connection: "close",
     ]
+    // consumeWithCancellationOnInboundClose leaves the connection unusable afterwards: say so.
+    if !keepAlive { headers[.connection] = "close" }
     return Response(status: .ok, headers: headers, body: ResponseBody { [prefix] writer in
-        // Hummingbird's tool for long-lived responses such as SSE: if the client closes its
-        // connection, the operation is cancelled, and with it the task group and its transfers.
-        try await request.body.consumeWithCancellationOnInboundClose { _ in
+        func events() async throws {
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
             let open = Open(route: name, prefix: prefix, upstreams: upstreams.enumerated().map { .init(i: $0, url: $1) })
             try await writer.write(Event("open", open).frame(id: "1"))
@@ -213,6 +216,15 @@ func stream(_ request: Request, _ context: BasicRequestContext, routes: [String:
             continuation.finish()
             let done = Done(ok: ok, failed: failed, ms: milliseconds(since: start))
             try await writer.write(Event("done", done).frame(id: "done"))
+        }
+        if keepAlive {
+            // No watch on the inbound side, so the connection carries the next request; a client
+            // that leaves is noticed only when a write to it fails, which ends the group.
+            try await events()
+        } else {
+            // Hummingbird's tool for long-lived responses such as SSE: if the client closes its
+            // connection, the operation is cancelled, and with it the task group and its transfers.
+            try await request.body.consumeWithCancellationOnInboundClose { _ in try await events() }
         }
         try await writer.finish(nil)
     })
