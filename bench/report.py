@@ -190,7 +190,7 @@ lines.append("| workload | load | streams/s | events/s | first byte p50 | first 
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c100-new": "c=100, new connection per stream", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
          "W5": "c=100", "W6": "8000 at once", "W8-c10": "c=10", "W8-c100": "c=100", "W8-c1000": "c=1000",
-         "W8-reconnect": "c=100, --max-keepalive 0", "W1-reconnect": "c=100, --max-keepalive 0"}
+         "W8-reconnect": "c=100, origin closes after each response", "W1-reconnect": "c=100, origin closes after each response"}
 for name, s in summary.items():
     errs = ", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"
     reuse_text = "-" if s["reuse"] is None else f"{s['reuse'] * 100:.1f}%"
@@ -222,7 +222,7 @@ if "W1-c100" in summary and "W3" in summary and None not in (summary["W1-c100"][
     lines.append(f"Peak RSS: W1 {fnum(summary['W1-c100']['rss'])} MB, W3 (100 MiB bodies) {fnum(summary['W3']['rss'])} MB: "
                  f"difference {fnum(summary['W3']['rss'] - summary['W1-c100']['rss'])} MB.\n")
 lines += report_peers.markdown(peers, fnum, os.path.basename(peers_png))
-lines += report_peers.tls_section(summary, fnum)
+lines += report_peers.tls_section(summary, fnum, out_dir)
 lines.append("![W1 latency percentiles against concurrency](bench/latency.png)\n")
 
 # ---- the disconnect storm of issue 9 (bench/storm.sh)

@@ -99,8 +99,9 @@ def chart(table, png_path):
     fig.savefig(png_path)
 
 
-def tls_section(summary, fnum):
+def tls_section(summary, fnum, out_dir):
     """W8's reuse and what a reconnect costs, from the W8 and *-reconnect runs of run.sh."""
+    import os
     w1, w8, r8, r1 = (summary.get(k) for k in ["W1-c100", "W8-c100", "W8-reconnect", "W1-reconnect"])
     if not w8:
         return []
@@ -108,11 +109,13 @@ def tls_section(summary, fnum):
              "W8 is W1 with the five upstreams on nginx's TLS port (a CA and certificate made by run.sh with "
              "openssl; the proxy trusts the CA through `--ca-file`). Reuse is the proxy's /metrics "
              "(`streamproxy_upstream_connections_reused_total` against `..._opened_total`) over the run. A reconnect is "
-             "measured by running the same load with `--max-keepalive 0`, so that every transfer opens a new connection "
-             "(for TLS, libcurl's session cache can resume the session): the CPU per stream beyond the kept-alive run, "
-             "over the five connections each stream then opens.\n",
+             "priced by the same load on nginx ports that close every connection after one response "
+             "(`keepalive_requests 1`), so that every transfer connects again: the proxy's CPU per stream beyond "
+             "the kept-alive run, over the five connections each stream then opens. Over TLS, libcurl's session "
+             "cache can resume the session; nginx logs whether each handshake did (`$ssl_session_reused`).\n",
              "| run | streams/s | done p99 | CPU µs/stream | upstream reuse |", "|---|---|---|---|---|"]
-    for name, s in [("W1 c=100", w1), ("W8 c=100", w8), ("W1 c=100, --max-keepalive 0", r1), ("W8 c=100, --max-keepalive 0", r8)]:
+    for name, s in [("W1 c=100", w1), ("W8 c=100", w8), ("W1 c=100, origin closes after each response", r1),
+                    ("W8 c=100, origin closes after each response", r8)]:
         if s:
             reuse = "-" if s["reuse"] is None else f"{s['reuse'] * 100:.1f}%"
             lines.append(f"| {name} | {fnum(s['streams'])} | {fnum(s['done99'], 2)} ms | {fnum(s['cpuPerStream'], 0)} | {reuse} |")
@@ -122,6 +125,13 @@ def tls_section(summary, fnum):
             per = (again["cpuPerStream"] - base["cpuPerStream"]) / 5
             lines.append(f"- A {label} reconnect costs the proxy about {per:.0f} µs of CPU "
                          f"({fnum(again['cpuPerStream'], 0)} against {fnum(base['cpuPerStream'], 0)} µs per stream, 5 connections a stream).")
+    resumed = os.path.join(out_dir, "W8-reconnect-resumed.txt")
+    if os.path.exists(resumed):
+        counts = {k: int(n) for n, k in (line.split() for line in open(resumed) if line.strip())}
+        total = sum(counts.values())
+        if total:
+            lines.append(f"- TLS session resumption on reconnect (nginx's log): {counts.get('r', 0):,} of {total:,} "
+                         f"handshakes resumed ({counts.get('r', 0) / total * 100:.1f}%).")
     lines.append("")
     return lines
 

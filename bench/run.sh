@@ -32,7 +32,7 @@ command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq 
 swift build -c release --product stream-proxy >/dev/null
 BIN=.build/release/stream-proxy
 
-OPORT=19301; PPORT=19300; NPORT=19302; NGINX_TLSPORT=19303
+OPORT=19301; PPORT=19300; NPORT=19302; TLSPORT=19303; CLOSEPORT=19304; TLSCLOSEPORT=19305
 O=http://127.0.0.1:$OPORT
 
 # The files and certificate nginx serves, made in its folder before it starts: bodies of 64 KiB
@@ -47,10 +47,11 @@ origin_files() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext
     openssl x509 -req -in origin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out origin.crt 2>/dev/null )
 }
-NGINX_CONF=bench/nginx/workloads.conf NGINX_SETUP=origin_files NGINX_TLSPORT=$NGINX_TLSPORT
+NGINX_CONF=bench/nginx/workloads.conf NGINX_SETUP=origin_files
+NGINX_VARS="TLSPORT=$TLSPORT CLOSEPORT=$CLOSEPORT TLSCLOSEPORT=$TLSCLOSEPORT"
 # shellcheck source=nginx/origin.sh
 source bench/nginx/origin.sh   # sets NGINX_DIR, pids and the cleanup trap
-N=http://127.0.0.1:$NPORT; NS=https://127.0.0.1:$NGINX_TLSPORT
+N=http://127.0.0.1:$NPORT; NS=https://127.0.0.1:$TLSPORT
 CA=$NGINX_DIR/ca.crt
 
 $BIN origin --listen 127.0.0.1:$OPORT --log-level warning & pids+=($!)
@@ -58,7 +59,8 @@ $BIN origin --listen 127.0.0.1:$OPORT --log-level warning & pids+=($!)
 wait_up() { for _ in $(seq 100); do curl -sf "http://127.0.0.1:$1${2:-/healthz}" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 did not come up" >&2; return 1; }
 wait_up $OPORT /stats
 wait_up $NPORT /1k
-curl -sf --cacert "$CA" "$NS/1k" >/dev/null || { echo "nginx TLS on $NGINX_TLSPORT did not come up" >&2; exit 1; }
+! curl -s -o /dev/null "http://127.0.0.1:$PPORT/" || { echo "port $PPORT is already served: stop that first" >&2; exit 1; }
+curl -sf --cacert "$CA" "$NS/1k" >/dev/null || { echo "nginx TLS on $TLSPORT did not come up" >&2; exit 1; }
 
 # tree PID: PID and every descendant (a server with worker processes, like uvicorn --workers,
 # counts whole).
@@ -200,12 +202,15 @@ if want W8; then
     for r in $(seq "$RUNS"); do run "W8-c$c" "$r" w8 -c "$c" -d "$DURATION"; done
     stop_proxy
   done
-  # What a reconnect costs: no idle connection kept, so every transfer opens a TLS connection
-  # (libcurl's session cache may resume it). The same for plain HTTP, to tell TCP from TLS.
-  start_proxy W8-reconnect --ca-file "$CA" --max-keepalive 0 --route "w8@50=$(five "$NS" /1k)"
+  # What a reconnect costs: the same load on nginx's ports that close every connection after one
+  # response, so that every transfer connects again (over TLS libcurl's session cache can resume
+  # the session: nginx logs whether it did, OUT/W8-reconnect-resumed.txt). Plain HTTP too, to tell
+  # the TCP part from the TLS part.
+  start_proxy W8-reconnect --ca-file "$CA" --route "w8@50=$(five "https://127.0.0.1:$TLSCLOSEPORT" /1k)"
   for r in $(seq "$RUNS"); do run W8-reconnect "$r" w8 -c 100 -d "$DURATION"; done
   stop_proxy
-  start_proxy W1-reconnect --max-keepalive 0 --route "w1@50=$(five "$N" /1k)"
+  sort "$NGINX_DIR/resumed.log" | uniq -c > "$OUT/W8-reconnect-resumed.txt" || true
+  start_proxy W1-reconnect --route "w1@50=$(five "http://127.0.0.1:$CLOSEPORT" /1k)"
   for r in $(seq "$RUNS"); do run W1-reconnect "$r" w1 -c 100 -d "$DURATION"; done
   stop_proxy
 fi
@@ -215,14 +220,15 @@ if want W7; then
   OUT="$OUT" BIN=$BIN WORKERS="$WORKERS" REPS="$RUNS" DURATION="$DURATION" bench/w7-coalesce.sh
 fi
 
-# peer NAME: how to start it (bench/peers/<dir>/run.sh PORT ROUTES), with env for its variant.
+# peer_start NAME ROUTES: bench/peers/<dir>/run.sh PORT ROUTES with the env of its variant, exec'd
+# (started with `&`, the subshell becomes run.sh, which execs the server: its PID is the server's).
 peer_start() {
   local peer=$1 routes=$2
   case $peer in
-    hummingbird-keepalive) HB_KEEPALIVE=1 CA_FILE=$CA bench/peers/hummingbird/run.sh $PPORT "$routes" ;;
-    hummingbird) CA_FILE=$CA bench/peers/hummingbird/run.sh $PPORT "$routes" ;;
-    node) NODE_EXTRA_CA_CERTS=$CA bench/peers/node/run.sh $PPORT "$routes" ;;
-    fastapi) SSL_CERT_FILE=$CA bench/peers/fastapi/run.sh $PPORT "$routes" ;;
+    hummingbird-keepalive) HB_KEEPALIVE=1 CA_FILE=$CA exec bench/peers/hummingbird/run.sh $PPORT "$routes" ;;
+    hummingbird) CA_FILE=$CA exec bench/peers/hummingbird/run.sh $PPORT "$routes" ;;
+    node) NODE_EXTRA_CA_CERTS=$CA exec bench/peers/node/run.sh $PPORT "$routes" ;;
+    fastapi) SSL_CERT_FILE=$CA exec bench/peers/fastapi/run.sh $PPORT "$routes" ;;
   esac
 }
 if want peers; then

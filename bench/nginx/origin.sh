@@ -13,9 +13,11 @@ fi
 NGINX_DIR=$(mktemp -d /tmp/streamproxy-nginx.XXXXXX)
 head -c 1024 /dev/zero | tr '\0' 'x' > "$NGINX_DIR/1k"
 # NGINX_SETUP, if set, runs first (in this shell, with NGINX_DIR set): files and certificates a
-# config needs. NGINX_TLSPORT fills in @TLSPORT@.
+# config needs. NGINX_VARS="NAME=VALUE ..." fills in @NAME@ for each (more ports, say).
 [ -z "${NGINX_SETUP:-}" ] || "$NGINX_SETUP"
-sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" -e "s|@TLSPORT@|${NGINX_TLSPORT:-}|g" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
+nginx_sed=(-e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g")
+for v in ${NGINX_VARS:-}; do nginx_sed+=(-e "s|@${v%%=*}@|${v#*=}|g"); done
+sed "${nginx_sed[@]}" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
