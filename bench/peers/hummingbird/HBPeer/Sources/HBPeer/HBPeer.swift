@@ -15,6 +15,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 let maxPrefix = 1 << 20
 
@@ -237,13 +238,18 @@ struct HBPeer {
         let port = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 8080
         // One shared client; its connection pool is per host (no process-wide cap, no separate
         // idle cap): idle connections close after 5 s, at most 10 concurrent HTTP/1 connections per host.
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                timeout: .init(connect: .seconds(5), read: .seconds(15)),
-                connectionPool: .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 10)
-            )
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: .seconds(5), read: .seconds(15)),
+            connectionPool: .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 10)
         )
+        // CA_FILE: a PEM file of CAs trusted beside the system's, for HTTPS upstreams with a
+        // private CA (as StreamProxy's caFile).
+        if let caFile = ProcessInfo.processInfo.environment["CA_FILE"] {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let router = Router()
         router.get("healthz") { _, _ in "ok" }
         router.get("stream/:route") { request, context in
