@@ -42,7 +42,7 @@ import json, sys
 d = json.loads(sys.argv[1]); build, rep, ticks, hz = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 done = d["completed"]
 errors = sum(int(v) for v in d["errors"].values()) if d["errors"] else 0
-print(f"{build},{rep},{float(d['streamsPerSecond']):.0f},{ticks / hz * 1e6 / max(done, 1):.0f},{errors}")
+print(f"{build},{rep},{d['streamsPerSecond']:.0f},{ticks / hz * 1e6 / max(done, 1):.0f},{errors}")
 PY
   done
 done

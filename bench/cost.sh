@@ -31,7 +31,7 @@ for _ in $(seq "$REPS"); do
   else
     out=$($BIN bench --json -c 100 -n "$N" http://127.0.0.1:19310/stream/w1)
     rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["streamsPerSecond"])' "$out")
-    harness=$(python3 -c 'import json,sys; print(int(float(json.loads(sys.argv[1])["cpuSeconds"]) * 1e6 / int(sys.argv[2])))' "$out" "$N")
+    harness=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["cpuSeconds"] * 1e6 / int(sys.argv[2])))' "$out" "$N")
     n=$N
   fi
   o=$(( $(ticks $OP) - o0 )); p=$(( $(ticks $PP) - p0 ))

@@ -6,93 +6,33 @@ import glob
 import json
 import os
 import re
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import w7_summary  # noqa: E402  (bench/w7_summary.py, shared with bench/w7-coalesce.sh)
+import report_data  # noqa: E402  (bench/report_data.py: reading bench/out/)
+import report_peers  # noqa: E402  (bench/report_peers.py: the peers' tables, chart and targets)
 
 out_dir, md_path, png_path = sys.argv[1], sys.argv[2], sys.argv[3]
-TICKS = os.sysconf("SC_CLK_TCK")
+peers_png = sys.argv[4] if len(sys.argv) > 4 else os.path.join(os.path.dirname(png_path), "peers.png")
 
 
-def runs(prefix):
-    files = sorted(glob.glob(f"{out_dir}/{prefix}-run*.json"))
-    return [json.load(open(f)) for f in files], files
+from report_data import fnum, hist, med, metric, resources, reuse, runs  # noqa: E402
 
-
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fnum(x, digits=1):
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
-def hist(results, name, pct):
-    return med([float(r[name][pct]) if pct in r[name] else None for r in results])
-
-
-def samples(json_file):
-    csv = json_file.replace(".json", ".csv")
-    rows = []
-    if os.path.exists(csv):
-        for line in open(csv).read().splitlines()[1:]:
-            parts = line.split(",")
-            if len(parts) == 5 and all(parts):
-                rows.append([float(p) for p in parts])
-    return rows
-
-
-def resources(files):
-    peak_rss, threads, fds, cpu, per_stream = [], [], [], [], []
-    for f in files:
-        rows = samples(f)
-        if not rows:
-            continue
-        peak_rss.append(max(r[1] for r in rows) / 1024)
-        threads.append(max(r[2] for r in rows))
-        fds.append(max(r[3] for r in rows))
-        seconds = (rows[-1][4] - rows[0][4]) / TICKS
-        cpu.append(seconds)
-        completed = json.load(open(f)).get("completed")
-        if completed:
-            per_stream.append(seconds * 1e6 / completed)
-    return med(peak_rss), med(threads), med(fds), med(cpu), med(per_stream)
-
-
-def metric(text, name):
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def reuse(files):
-    ratios = []
-    for f in files:
-        m = f.replace(".json", ".metrics.txt")
-        if os.path.exists(m):
-            text = open(m).read()
-            opened = metric(text, "streamproxy_upstream_connections_opened_total")
-            reused = metric(text, "streamproxy_upstream_connections_reused_total")
-            if opened + reused:
-                ratios.append(reused / (opened + reused))
-    return med(ratios)
+report_data.out_dir = out_dir
 
 
 rows = []
 summary = {}
-for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "W5", "W6"]:
+for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "W5", "W6",
+             "W8-c10", "W8-c100", "W8-c1000", "W8-reconnect", "W1-reconnect"]:
     results, files = runs(name)
     if not results:
         continue
     rss, thr, fds, cpu, cpu_per_stream = resources(files)
     s = {
-        "streams": med([float(r["streamsPerSecond"]) for r in results]),
-        "events": med([float(r["eventsPerSecond"]) for r in results]),
+        "streams": med([r["streamsPerSecond"] for r in results]),
+        "events": med([r["eventsPerSecond"] for r in results]),
         "ttfb50": hist(results, "firstByte", "p50Ms"),
         "chunk50": hist(results, "firstChunk", "p50Ms"),
         "done50": hist(results, "done", "p50Ms"),
@@ -103,7 +43,7 @@ for name in ["W1-c10", "W1-c100", "W1-c100-new", "W1-c1000", "W2", "W3", "W4", "
         "mostOpen": max(r["mostOpen"] for r in results),
         "rss": rss, "threads": thr, "fds": fds, "cpu": cpu, "cpuPerStream": cpu_per_stream,
         "reuse": reuse(files),
-        "benchCPU": med([float(r["cpuSeconds"]) for r in results]),
+        "benchCPU": med([r["cpuSeconds"] for r in results]),
         "benchRSS": med([r["maxRSSKiB"] / 1024 for r in results]),
         "runs": len(results),
     }
@@ -116,17 +56,8 @@ for f in sorted(glob.glob(f"{out_dir}/W1-wrk-run*.txt")):
         wrk.append(float(m.group(1)))
 wrk_med = med(wrk)
 
-peers = {}
-for peer in ["fastapi", "hummingbird"]:
-    for c in [10, 100]:
-        results, files = runs(f"peer-{peer}-c{c}")
-        if results:
-            peers[(peer, c)] = {
-                "streams": med([float(r["streamsPerSecond"]) for r in results]),
-                "done99": hist(results, "done", "p99Ms"),
-                "errors": results[len(results) // 2]["errors"],
-                "rss": resources(files)[0],
-            }
+# stream-proxy against its peers, W1 and W8 (bench/report_peers.py)
+peers = report_peers.load(runs, resources, med, hist, summary)
 
 idle_rss = None
 if os.path.exists(f"{out_dir}/W6-idle.txt"):
@@ -156,18 +87,27 @@ try:
     fig.savefig(png_path)
 except Exception as e:  # the report is still useful without the chart
     print(f"chart skipped: {e}", file=sys.stderr)
+try:
+    if peers:
+        report_peers.chart(peers, peers_png)
+except Exception as e:
+    print(f"peers chart skipped: {e}", file=sys.stderr)
 
 lines = []
 lines.append("# StreamProxy benchmarks\n")
-lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this project's 2-core machine: the test "
-             "origin, the proxy (release build) and the load generator (`stream-proxy bench`) share the two cores. "
+lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this project's 2-core machine: the origin "
+             "(nginx for W1-W4 and W8, the built-in test origin for W5 and W6), the proxy (release build) and the load "
+             "generator (`stream-proxy bench`) share the two cores. "
              f"Each figure is the median of {summary.get('W1-c100', {}).get('runs', '?')} runs measured in one "
-             "`make bench`. Latencies are from each stream's start (open loop: its scheduled start).\n")
+             "`make bench`. Latencies are from each stream's start (open loop: its scheduled start). CPU per stream is "
+             "the server's process tree alone (/proc ticks just before and after each run, over the streams completed): "
+             "on a shared machine it holds still where rates drift.\n")
 lines.append("## Workloads\n")
 lines.append("| workload | load | streams/s | events/s | first byte p50 | first chunk p50 | done p50 | done p99 | done p99.9 | errors | proxy peak RSS | threads | fds | proxy CPU s | proxy CPU µs/stream | reuse |")
 lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 loads = {"W1-c10": "c=10", "W1-c100": "c=100", "W1-c100-new": "c=100, new connection per stream", "W1-c1000": "c=1000", "W2": "c=100", "W3": "c=100", "W4": "open, 10/s",
-         "W5": "c=100", "W6": "8000 at once"}
+         "W5": "c=100", "W6": "8000 at once", "W8-c10": "c=10", "W8-c100": "c=100", "W8-c1000": "c=1000",
+         "W8-reconnect": "c=100, origin closes after each response", "W1-reconnect": "c=100, origin closes after each response"}
 for name, s in summary.items():
     errs = ", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "none"
     reuse_text = "-" if s["reuse"] is None else f"{s['reuse'] * 100:.1f}%"
@@ -175,10 +115,12 @@ for name, s in summary.items():
                  f"{fnum(s['chunk50'], 2)} ms | {fnum(s['done50'], 2)} ms | {fnum(s['done99'], 2)} ms | {fnum(s['done999'], 2)} ms | {errs} | "
                  f"{fnum(s['rss'])} MB | {fnum(s['threads'], 0)} | {fnum(s['fds'], 0)} | {fnum(s['cpu'], 2)} | {fnum(s['cpuPerStream'], 0)} | {reuse_text} |")
 lines.append("")
-lines.append("W1: 5 x `/bytes/1024`, prefix 50. W2: 5 x `/bytes/65536`, prefix 50. W3: 5 x `/bytes/104857600`, prefix 1 KiB. "
-             "W4: `/delay/10,50,100,200,400`, prefix 1 KiB. The harness reuses a connection whose stream ended cleanly "
-             "for the next stream, as wrk and browsers do; W1-c100-new opens a new one for every stream. W5: refused port, `.invalid` host, `/stall` (ends at readTimeout, 15 s), "
-             "2 x `/bytes/1024`. W6: one upstream trickling at 100 B/s, prefix 1 KiB (each stream lasts ~10 s).\n")
+lines.append("nginx (bench/nginx/workloads.conf), five distinct URLs of one file (`?u=0..4`) per route: W1: 1 KiB, prefix 50. "
+             "W2: 64 KiB, prefix 50. W3: 100 MiB, prefix 1 KiB. W4: `/delay/10,50,100,200,400` (echo_sleep before the "
+             "head, then 1 KiB), prefix 1 KiB. W8: W1 over TLS. The harness reuses a connection whose stream ended cleanly "
+             "for the next stream, as wrk and browsers do; W1-c100-new opens a new one for every stream. Built-in origin: "
+             "W5: refused port, `.invalid` host, `/stall` (ends at readTimeout, 15 s), 2 x `/bytes/1024`. W6: one upstream "
+             "trickling at 100 B/s, prefix 1 KiB (each stream lasts ~10 s).\n")
 if wrk_med and "W1-c100" in summary:
     s = summary.get("W1-c100")
     lines.append("## The harness against wrk (W1, c=100)\n")
@@ -196,21 +138,8 @@ if "W1-c100" in summary and "W3" in summary and None not in (summary["W1-c100"][
     lines.append("## Memory does not follow body size (W3 against W1)\n")
     lines.append(f"Peak RSS: W1 {fnum(summary['W1-c100']['rss'])} MB, W3 (100 MiB bodies) {fnum(summary['W3']['rss'])} MB: "
                  f"difference {fnum(summary['W3']['rss'] - summary['W1-c100']['rss'])} MB.\n")
-if peers:
-    lines.append("## Against the usual alternatives (W1, same origin, same load)\n")
-    lines.append("| server | c | streams/s | done p99 | errors | peak RSS | stream-proxy / it |")
-    lines.append("|---|---|---|---|---|---|---|")
-    for (peer, c), p in sorted(peers.items()):
-        ours = summary.get(f"W1-c{c}", {}).get("streams")
-        ratio = f"{ours / p['streams']:.1f}x" if ours and p["streams"] else "-"
-        errs = ", ".join(f"{k} {v}" for k, v in p["errors"].items()) or "none"
-        lines.append(f"| {peer} | {c} | {fnum(p['streams'])} | {fnum(p['done99'], 2)} ms | {errs} | {fnum(p['rss'])} MB | {ratio} |")
-    for c in [10, 100]:
-        s = summary.get(f"W1-c{c}")
-        if s:
-            lines.append(f"| stream-proxy | {c} | {fnum(s['streams'])} | {fnum(s['done99'], 2)} ms | "
-                         f"{', '.join(f'{k} {v}' for k, v in s['errors'].items()) or 'none'} | {fnum(s['rss'])} MB | 1.0x |")
-    lines.append("")
+lines += report_peers.markdown(peers, fnum, os.path.basename(peers_png))
+lines += report_peers.tls_section(summary, fnum, out_dir)
 lines.append("![W1 latency percentiles against concurrency](bench/latency.png)\n")
 
 # ---- the disconnect storm of issue 9 (bench/storm.sh)
@@ -230,7 +159,7 @@ if storm:
     lines.append("|---|---|---|---|---|---|")
     for n, (d, held, idle) in enumerate(storm, 1):
         errs = ", ".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
-        lines.append(f"| {n} | {fnum(float(d['streamsPerSecond']))} | {errs} | {d['done'].get('p99Ms', '-')} ms | "
+        lines.append(f"| {n} | {fnum(d['streamsPerSecond'])} | {errs} | {d['done'].get('p99Ms', '-')} ms | "
                      f"{d['done'].get('maxMs', '-')} ms | {held:.0f} / {idle:.0f} |")
     lines.append("")
 
@@ -272,7 +201,7 @@ if w1:
     target("W1 upstream connections reused (from /metrics)", "-" if w1["reuse"] is None else f"{w1['reuse'] * 100:.1f}%",
            w1["reuse"] is not None and w1["reuse"] >= 0.99)
     for peer, factor in [("fastapi", 20), ("hummingbird", 3)]:
-        p = peers.get((peer, 100))
+        p = peers.get(("W1", peer, 100))
         if p and p["streams"] and w1["streams"]:
             ratio = w1["streams"] / p["streams"]
             target(f"W1 c=100 ≥ {factor}x {peer}", f"{ratio:.1f}x ({fnum(w1['streams'])} against {fnum(p['streams'])})", ratio >= factor)
@@ -300,10 +229,11 @@ if wrk_med and w1:
     target("bench within 10% of wrk (W1 c=100)", f"{w1['streams'] / wrk_med * 100:.0f}% ({fnum(w1['streams'])} against {fnum(wrk_med)})",
            w1["streams"] >= 0.9 * wrk_med)
     target("bench's own RSS and CPU reported", f"{fnum(w1['benchRSS'])} MB, {fnum(w1['benchCPU'], 2)} s CPU per run", True)
+report_peers.targets(summary, peers, target, holds, fnum)
 for name, measured, met in w7_targets:
     target(f"{name} (issue 12)", measured, met)
 if targets:
-    lines.append("## Targets (issues 5, 9 and 12)\n")
+    lines.append("## Targets (issues 5, 9, 12 and 13)\n")
     lines.append("| target | measured (median) | met |")
     lines.append("|---|---|---|")
     lines += targets

@@ -40,7 +40,7 @@ for c in $CS; do
 import json, sys
 d = json.loads(sys.argv[1]); c, rep, ticks, hz, n = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 errs = ";".join(f"{k} {v}" for k, v in d["errors"].items()) or "none"
-print(f"{c},{rep},{float(d['streamsPerSecond']):.0f},{ticks * 1e6 / hz / n:.0f},{sys.argv[7]},{sys.argv[8]},{sys.argv[9]},{sys.argv[10]},{errs}")
+print(f"{c},{rep},{d['streamsPerSecond']:.0f},{ticks * 1e6 / hz / n:.0f},{sys.argv[7]},{sys.argv[8]},{sys.argv[9]},{sys.argv[10]},{errs}")
 PY
   done
 done

@@ -8,14 +8,65 @@ import Testing
 @Suite struct BenchHarnessTests {
     /// Runs the harness on the calling thread until it has finished.
     private func bench(_ cluster: TestCluster, route: String, load: BenchLoad, limit: BenchLimit,
-                       keepAlive: Bool = true, timeout: Double = 20) throws -> BenchResult {
+                       keepAlive: Bool = true, timeout: Double = 20, host: String = "127.0.0.1") throws -> BenchResult {
+        try benchRun(cluster, route: route, load: load, limit: limit, keepAlive: keepAlive, timeout: timeout, host: host).result
+    }
+
+    private func benchRun(_ cluster: TestCluster, route: String, load: BenchLoad, limit: BenchLimit,
+                          keepAlive: Bool = true, timeout: Double = 20, host: String = "127.0.0.1") throws -> BenchRun {
         let loop = try EventLoop(preciseTimers: true)
-        let target = try #require(BenchTarget("http://127.0.0.1:\(cluster.proxyPort)/stream/\(route)"))
+        let target = try #require(BenchTarget("http://\(host):\(cluster.proxyPort)/stream/\(route)")).resolved()
         let run = BenchRun(loop: loop, target: target, load: load, limit: limit, streamTimeout: timeout, keepAlive: keepAlive)
         run.onFinished = { [unowned loop] in loop.stop() }
         run.start()
         loop.run()
-        return run.result
+        return run
+    }
+
+    @Test func aHostNameIsResolvedOnceBeforeTheRun() throws {
+        let parsed = try #require(BenchTarget("http://localhost:8080/stream/w"))
+        #expect(parsed.address == nil)
+        let resolved = try parsed.resolved()
+        #expect(resolved.address == "127.0.0.1" && resolved.host == "localhost" && resolved.port == 8080)
+        #expect(String(decoding: resolved.request(keepAlive: true), as: UTF8.self).contains("Host: localhost:8080\r\n"))
+
+        let cluster = try TestCluster(routes: ["w": Array(repeating: "/bytes/1024", count: 2)], prefix: 50)
+        defer { cluster.stop() }
+        let r = try bench(cluster, route: "w", load: .closed(concurrency: 3), limit: .count(30), host: "localhost")
+        #expect(r.started == 30 && r.completed == 30 && r.completedClean == 30 && r.errors.isEmpty)
+    }
+
+    /// The shape `--json` promises: every figure a JSON number, so readers need no conversion.
+    private struct JSONShape: Decodable {
+        struct Hist: Decodable {
+            let count: Int
+            let p50Ms: Double, p90Ms: Double, p99Ms: Double, maxMs: Double
+            let p999Ms: Double
+            enum CodingKeys: String, CodingKey { case count, p50Ms, p90Ms, p99Ms, maxMs, p999Ms = "p99.9Ms" }
+        }
+        let seconds: Double, streamsPerSecond: Double, cleanStreamsPerSecond: Double, eventsPerSecond: Double
+        let cpuSeconds: Double
+        let started: Int, completed: Int, completedClean: Int, bytesPerSecond: Int, maxRSSKiB: Int
+        let firstByte: Hist, firstChunk: Hist, done: Hist
+        let errors: [String: Int]
+    }
+
+    @Test func theJSONReportWritesNumbersAsNumbers() throws {
+        let cluster = try TestCluster(routes: ["w": ["/bytes/1024", "/bytes/1024"]], prefix: 50)
+        defer { cluster.stop() }
+        let run = try benchRun(cluster, route: "w", load: .closed(concurrency: 2), limit: .count(20))
+        let seconds = run.startedAt.duration(to: try #require(run.endedAt)).seconds
+        let report = BenchReport(target: "http://127.0.0.1/stream/w", load: .closed(concurrency: 2), result: run.result,
+                                 seconds: seconds, cpuSeconds: 0.123456, maxRSSKiB: 1000)
+        let json = report.json
+        // A number written as a string ("3.001") fails the decoding, as does a missing field.
+        let d = try JSONDecoder().decode(JSONShape.self, from: Data(json.utf8))
+        #expect(d.completed == 20 && d.completedClean == 20 && d.done.count == 20)
+        #expect(d.cpuSeconds == 0.12)
+        #expect(abs(d.seconds - seconds) < 0.001)
+        #expect(abs(d.streamsPerSecond - 20 / seconds) < 0.1)
+        #expect(d.done.p50Ms > 0 && d.done.p50Ms <= d.done.p99Ms && d.done.p99Ms <= d.done.maxMs)
+        #expect(!json.contains("\"seconds\":\""))
     }
 
     @Test func countsEveryEventTheProxySentAndReusesConnections() throws {

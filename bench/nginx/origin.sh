@@ -12,7 +12,12 @@ if grep -q '^load_module .*ngx_http_echo_module' "$NGINX_CONF" && [ ! -e /usr/li
 fi
 NGINX_DIR=$(mktemp -d /tmp/streamproxy-nginx.XXXXXX)
 head -c 1024 /dev/zero | tr '\0' 'x' > "$NGINX_DIR/1k"
-sed -e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
+# NGINX_SETUP, if set, runs first (in this shell, with NGINX_DIR set): files and certificates a
+# config needs. NGINX_VARS="NAME=VALUE ..." fills in @NAME@ for each (more ports, say).
+[ -z "${NGINX_SETUP:-}" ] || "$NGINX_SETUP"
+nginx_sed=(-e "s|@DIR@|$NGINX_DIR|g" -e "s|@PORT@|$NPORT|g")
+for v in ${NGINX_VARS:-}; do nginx_sed+=(-e "s|@${v%%=*}@|${v#*=}|g"); done
+sed "${nginx_sed[@]}" "$NGINX_CONF" > "$NGINX_DIR/nginx.conf"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -23,6 +23,16 @@ struct BenchReport {
 
     private func millis(_ us: UInt64) -> String { String(format: "%.2f", Double(us) / 1000) }
 
+    /// Milliseconds to two decimals, as a JSON number.
+    private func millisValue(_ us: UInt64) -> Double { rounded(Double(us) / 1000, 2) }
+
+    /// `x` to `digits` decimals: JSON numbers as short as the table's figures (3.001, not
+    /// 3.0012345678).
+    private func rounded(_ x: Double, _ digits: Int) -> Double {
+        let scale = [1.0, 10, 100, 1000][digits]
+        return (x * scale).rounded() / scale
+    }
+
     var table: String {
         var out = "stream-proxy bench: \(target) (\(loadDescription))\n"
         out += String(format: "  %.2f s, %d started, %d completed (%d without an error event), %d most open at once, %d on a reused connection\n",
@@ -50,21 +60,21 @@ struct BenchReport {
         func hist(_ h: Histogram<UInt64>) -> JSONValue {
             var fields: [(String, JSONValue)] = [("count", .int(Int(h.totalCount)))]
             guard h.totalCount > 0 else { return .object(fields) }
-            for (name, p) in Self.percentiles { fields.append(("\(name)Ms", .string(millis(h.valueAtPercentile(p))))) }
-            fields.append(("maxMs", .string(millis(h.max))))
+            for (name, p) in Self.percentiles { fields.append(("\(name)Ms", .number(millisValue(h.valueAtPercentile(p))))) }
+            fields.append(("maxMs", .number(millisValue(h.max))))
             return .object(fields)
         }
         var w = JSONWriter()
         w.value(.object([
             ("target", .string(target)),
             ("load", .string(loadDescription)),
-            ("seconds", .string(String(format: "%.3f", seconds))),
+            ("seconds", .number(rounded(seconds, 3))),
             ("started", .int(result.started)),
             ("completed", .int(result.completed)),
-            ("streamsPerSecond", .string(String(format: "%.1f", perSecond(result.completed)))),
+            ("streamsPerSecond", .number(rounded(perSecond(result.completed), 1))),
             ("completedClean", .int(result.completedClean)),
-            ("cleanStreamsPerSecond", .string(String(format: "%.1f", perSecond(result.completedClean)))),
-            ("eventsPerSecond", .string(String(format: "%.1f", perSecond(result.events)))),
+            ("cleanStreamsPerSecond", .number(rounded(perSecond(result.completedClean), 1))),
+            ("eventsPerSecond", .number(rounded(perSecond(result.events), 1))),
             ("bytesPerSecond", .int(Int(perSecond(result.bodyBytes)))),
             ("mostOpen", .int(result.mostOpen)),
             ("connectionsReused", .int(result.connectionsReused)),
@@ -72,7 +82,7 @@ struct BenchReport {
             ("firstChunk", hist(result.firstChunk)),
             ("done", hist(result.done)),
             ("errors", .object(result.errors.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-            ("cpuSeconds", .string(String(format: "%.2f", cpuSeconds))),
+            ("cpuSeconds", .number(rounded(cpuSeconds, 2))),
             ("maxRSSKiB", .int(maxRSSKiB)),
         ]))
         return String(decoding: w.bytes, as: UTF8.self)

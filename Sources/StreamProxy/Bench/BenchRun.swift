@@ -42,7 +42,9 @@ final class BenchRun {
 
     /// - Parameter keepAlive: reuse connections between streams; false opens a new connection
     ///   for every stream.
+    /// - Parameter target: resolved (``BenchTarget/resolved()``): the loop never waits on a lookup.
     init(loop: EventLoop, target: BenchTarget, load: BenchLoad, limit: BenchLimit, streamTimeout: Double, keepAlive: Bool = true) {
+        precondition(target.address != nil, "BenchTarget.resolved() before the run")
         self.loop = loop
         self.keepAlive = keepAlive
         self.request = target.request(keepAlive: keepAlive)

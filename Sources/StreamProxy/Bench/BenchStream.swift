@@ -59,7 +59,8 @@ final class BenchStream {
     }
 
     private func connect() throws {
-        let c = try TCPConnection(loop: loop, host: target.host, port: target.port)
+        // BenchRun's init checked that the target is resolved.
+        let c = try TCPConnection(loop: loop, host: target.address!, port: target.port)
         let request = self.request
         c.onConnect = { [unowned c] in c.write(request) }
         attach(c)

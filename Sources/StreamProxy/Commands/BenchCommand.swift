@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The stream URL, e.g. http://127.0.0.1:8080/stream/demo (loopback addresses).")
+    @Argument(help: "The stream URL, e.g. http://127.0.0.1:8080/stream/demo or http://localhost:8080/stream/demo (a host name is resolved once, before the run).")
     var url: String
 
     @Option(name: [.short, .long], help: "Closed loop: streams open at once.")
@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         guard BenchTarget(url) != nil else {
-            throw ConfigError(field: "url", problem: "expected http://IP:port/path, got '\(url)'")
+            throw ConfigError(field: "url", problem: "expected http://host:port/path, got '\(url)'")
         }
         guard concurrency >= 1 else { throw ConfigError(field: "concurrency", problem: "must be at least 1") }
         if let rate, !(rate > 0) { throw ConfigError(field: "rate", problem: "must be positive") }
@@ -49,7 +49,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let target = BenchTarget(url)!
+        // The one lookup, before the loop exists: no stream waits on DNS.
+        let target = try BenchTarget(url)!.resolved()
         let seconds = try ConfigSyntax.duration(duration, field: "duration")
         let streamTimeout = try ConfigSyntax.duration(timeout, field: "timeout")
         let load: BenchLoad = rate.map { .open(rate: $0) } ?? .closed(concurrency: concurrency)

@@ -15,6 +15,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 let maxPrefix = 1 << 20
 
@@ -165,6 +166,11 @@ func jsonError(_ status: HTTPResponse.Status, _ body: [String: String]) -> Respo
 }
 
 /// GET /stream/<route>: open, then every upstream's events as they come, then done.
+/// HB_KEEPALIVE=1: keep the client's connection for the next stream (no inbound-close watch, so no
+/// `Connection: close`); unset: the ordinary SSE way, cancelled when the client closes, one
+/// connection per stream. bench/notes.md has what each costs.
+let keepAlive = ProcessInfo.processInfo.environment["HB_KEEPALIVE"] == "1"
+
 func stream(_ request: Request, _ context: BasicRequestContext, routes: [String: Route], client: HTTPClient) -> Response {
     let name = context.parameters.get("route") ?? ""
     guard let route = routes[name] else {
@@ -180,16 +186,14 @@ func stream(_ request: Request, _ context: BasicRequestContext, routes: [String:
     }
     let start = ContinuousClock.now
     let upstreams = route.upstreams
-    let headers: HTTPFields = [
+    var headers: HTTPFields = [
         .contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache",
         HTTPField.Name("X-Accel-Buffering")!: "no",
-        // consumeWithCancellationOnInboundClose leaves the connection unusable afterwards: say so.
-        .connection: "close",
     ]
+    // consumeWithCancellationOnInboundClose leaves the connection unusable afterwards: say so.
+    if !keepAlive { headers[.connection] = "close" }
     return Response(status: .ok, headers: headers, body: ResponseBody { [prefix] writer in
-        // Hummingbird's tool for long-lived responses such as SSE: if the client closes its
-        // connection, the operation is cancelled, and with it the task group and its transfers.
-        try await request.body.consumeWithCancellationOnInboundClose { _ in
+        func events() async throws {
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
             let open = Open(route: name, prefix: prefix, upstreams: upstreams.enumerated().map { .init(i: $0, url: $1) })
             try await writer.write(Event("open", open).frame(id: "1"))
@@ -214,6 +218,15 @@ func stream(_ request: Request, _ context: BasicRequestContext, routes: [String:
             let done = Done(ok: ok, failed: failed, ms: milliseconds(since: start))
             try await writer.write(Event("done", done).frame(id: "done"))
         }
+        if keepAlive {
+            // No watch on the inbound side, so the connection carries the next request; a client
+            // that leaves is noticed only when a write to it fails, which ends the group.
+            try await events()
+        } else {
+            // Hummingbird's tool for long-lived responses such as SSE: if the client closes its
+            // connection, the operation is cancelled, and with it the task group and its transfers.
+            try await request.body.consumeWithCancellationOnInboundClose { _ in try await events() }
+        }
         try await writer.finish(nil)
     })
 }
@@ -225,13 +238,18 @@ struct HBPeer {
         let port = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 8080
         // One shared client; its connection pool is per host (no process-wide cap, no separate
         // idle cap): idle connections close after 5 s, at most 10 concurrent HTTP/1 connections per host.
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(
-                timeout: .init(connect: .seconds(5), read: .seconds(15)),
-                connectionPool: .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 10)
-            )
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: .seconds(5), read: .seconds(15)),
+            connectionPool: .init(idleTimeout: .seconds(5), concurrentHTTP1ConnectionsPerHostSoftLimit: 10)
         )
+        // CA_FILE: a PEM file of CAs trusted beside the system's, for HTTPS upstreams with a
+        // private CA (as StreamProxy's caFile).
+        if let caFile = ProcessInfo.processInfo.environment["CA_FILE"] {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            configuration.tlsConfiguration = tls
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let router = Router()
         router.get("healthz") { _, _ in "ok" }
         router.get("stream/:route") { request, context in
