@@ -43,7 +43,6 @@ package struct SharedFetch {
         }
 
         package let id: UInt64
-        package let prefix: Int
         package internal(set) var state = State.reading
         package internal(set) var cursor = 0
         package internal(set) var sentConnecting = false
@@ -144,7 +143,8 @@ package struct SharedFetch {
 
     package mutating func join(_ id: UInt64, prefix needed: Int) {
         precondition(canServe(prefix: needed), "a reader joins a fetch that can serve it")
-        readers[id] = Reader(id: id, prefix: needed)
+        // The reader's own prefix is its consumer's business (it answers finish or settle).
+        readers[id] = Reader(id: id)
         order.append(id)
     }
 

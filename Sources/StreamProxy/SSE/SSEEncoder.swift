@@ -61,7 +61,7 @@ struct SSEEncoder {
     private mutating func header(_ name: SSEEventName, into out: inout [UInt8]) {
         name.prologue.withUTF8Buffer { out.append(contentsOf: $0) }
         if name == .done {
-            out.append(contentsOf: [UInt8(ascii: "d"), UInt8(ascii: "o"), UInt8(ascii: "n"), UInt8(ascii: "e")])
+            ("done" as StaticString).withUTF8Buffer { out.append(contentsOf: $0) }
         } else {
             out.appendDecimal(nextID)
             nextID += 1
