@@ -141,7 +141,7 @@ public final class ConnectionBudget: Sendable {
 
     /// Where pokes for worker `n` go: set once by its pool's owner, on the worker's thread.
     func connect(worker n: Int, poke: @escaping @Sendable () -> Void) {
-        published[n].link.withLock { $0 = poke }
+        published[n].link.withLock { $0 = PokeLink(poke) }
     }
 
     /// Worker `n` is looking at its pool: pokes sent from now on are new.
@@ -158,7 +158,7 @@ public final class ConnectionBudget: Sendable {
     func poke(_ n: Int) {
         guard !published[n].pokePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let link = published[n].link.withLock { $0 }
-        if let link { link() } else { published[n].pokePending.store(false, ordering: .releasing) }
+        if let link { link.poke() } else { published[n].pokePending.store(false, ordering: .releasing) }
     }
 }
 
@@ -175,7 +175,15 @@ final class PublishedWorker: Sendable {
     /// A hand-over is scheduled on this worker: it will look at what others wait for when it
     /// runs (it clears this first), so poking it about its idle connections meanwhile is moot.
     let handoverPending = Atomic<Bool>(false)
-    let link = PthreadLock<(@Sendable () -> Void)?>(nil)
+    let link = PthreadLock<PokeLink?>(nil)
+}
+
+/// A worker's poke, boxed. A closure kept directly in the generic lock would be re-abstracted
+/// by every `withLock` that reads it (`inout` of a generic value) and written back wrapped in
+/// two more thunks: one deeper call per poke, without end. A class reference is not.
+final class PokeLink: Sendable {
+    let poke: @Sendable () -> Void
+    init(_ poke: @escaping @Sendable () -> Void) { self.poke = poke }
 }
 
 /// The budget of one `scheme://host:port`.

@@ -55,7 +55,8 @@ struct BenchTarget: Sendable {
         guard inet_ntop(AF_INET, &sin, &text, socklen_t(INET_ADDRSTRLEN)) != nil else {
             throw ConfigError(field: "url", problem: "cannot resolve '\(host)'")
         }
-        return BenchTarget(host: host, port: port, path: path, address: String(cString: text))
+        let address = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return BenchTarget(host: host, port: port, path: path, address: address)
     }
 
     /// The request every stream sends: it leaves the connection open for the next stream (as
