@@ -12,6 +12,10 @@ extension Transfer {
         var ok = Self.configure(h, options: options, ledger: multi.ledger)
         func check(_ rc: CURLcode) { if rc != CURLE_OK { ok = false } }
         check(CCurl_easy_setopt_string(h, CURLOPT_URL, request.url))
+        // Kept alive by `request` until the handle is reset, before the request can change.
+        if let parsed = request.parsed {
+            check(CCurl_easy_setopt_pointer(h, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)))
+        }
         check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))

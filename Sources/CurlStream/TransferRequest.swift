@@ -12,6 +12,8 @@ public struct TransferRequest: Sendable, Hashable {
     let dnsCacheKey: String
     /// The host is an IP literal (no lookup).
     let isLiteral: Bool
+    /// The URL as libcurl parses it, kept for every transfer of this request.
+    let parsed: ParsedURL?
 
     public init(url: String) {
         self.url = url
@@ -24,7 +26,12 @@ public struct TransferRequest: Sendable, Hashable {
         self.host = host
         self.dnsCacheKey = String(authority)
         self.isLiteral = HostName.literal(host) != nil
+        self.parsed = ParsedURL(url)
     }
+
+    /// Requests are the same when their URLs are (everything else is derived from it).
+    public static func == (a: TransferRequest, b: TransferRequest) -> Bool { a.url == b.url }
+    public func hash(into hasher: inout Hasher) { hasher.combine(url) }
 
     /// Extracts `scheme://host:port` without a full URL parse (the URL was validated when the
     /// route was configured; libcurl parses it again when the transfer starts).
