@@ -10,7 +10,7 @@ import Testing
 struct HTTP2UpstreamTests {
     static let upstreams = 20
     static let streams = 10
-    /// Larger than the prefix (so every transfer is cut) and than libcurl's 2 KiB buffer.
+    /// Larger than the prefix (so every transfer is cut) and than libcurl's 16 KiB receive buffer.
     static let bodySize = 20_000
     static let prefix = 1000
 

@@ -10,7 +10,7 @@ import Testing
 ///
 /// Driven on a ``CurlMulti`` of its own, with a socket receive buffer large enough (4 MiB)
 /// that the origin's one send is all queued before libcurl catches up: every read is then a
-/// full 2 KiB and the calls end exactly where the test puts the prefix's end. (Through the
+/// full `receiveBufferSize` and the calls end exactly where the test puts the prefix's end. (Through the
 /// proxy, whose upstream sockets have 64 KiB buffers, reads come short now and then and the
 /// cap lands a few bytes off; ExactTruncationTests covers that path.)
 @Suite(.serialized)
