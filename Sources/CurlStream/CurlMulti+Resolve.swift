@@ -45,6 +45,11 @@ extension CurlMulti {
     /// has connectTimeout, and a redirect's no more than what is left of the chain's
     /// totalTimeout.
     func resolveThenQueue(_ t: Transfer) {
+        // An IP literal needs no lookup (libcurl is given no addresses for it either).
+        if t.request.isLiteral {
+            queue(t, resolved: .success([t.request.host]))
+            return
+        }
         let id = t.id
         var timeout = options.connectTimeout
         if let deadline = t.redirect.deadline {

@@ -13,15 +13,15 @@ public struct RequestTarget: Sendable, Equatable {
 
     /// The percent-decoded path, without the query.
     public var path: String {
-        let rawPath = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let rawPath = raw.utf8.firstIndex(of: UInt8(ascii: "?")).map { raw[..<$0] } ?? raw[...]
         return percentDecode(rawPath) ?? String(rawPath)
     }
 
     /// The query parameters in order; names and values percent-decoded (`+` as space). Empty
     /// pairs (`a=1&&b=2`) are skipped; a pair without `=` has the empty value.
     public var query: [(name: String, value: String)] {
-        guard let q = raw.firstIndex(of: "?") else { return [] }
-        return raw[raw.index(after: q)...].split(separator: "&").map { pair in
+        guard let q = raw.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [] }
+        return raw[raw.utf8.index(after: q)...].split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = percentDecode(parts[0], plusAsSpace: true) ?? String(parts[0])
             let value = parts.count > 1 ? (percentDecode(parts[1], plusAsSpace: true) ?? String(parts[1])) : ""
@@ -37,7 +37,7 @@ public struct RequestTarget: Sendable, Equatable {
 
 /// Decodes `%XX` escapes; nil when an escape is malformed or the result is not UTF-8.
 func percentDecode(_ s: Substring, plusAsSpace: Bool = false) -> String? {
-    guard s.contains("%") || (plusAsSpace && s.contains("+")) else { return String(s) }
+    guard s.utf8.contains(UInt8(ascii: "%")) || (plusAsSpace && s.utf8.contains(UInt8(ascii: "+"))) else { return String(s) }
     var out: [UInt8] = []
     out.reserveCapacity(s.utf8.count)
     var it = s.utf8.makeIterator()
