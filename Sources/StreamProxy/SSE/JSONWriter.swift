@@ -15,7 +15,8 @@ struct JSONWriter {
     mutating func key(_ k: StaticString) {
         bytes.append(UInt8(ascii: "\""))
         raw(k)
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func string(_ s: String) {
@@ -107,6 +108,11 @@ extension [UInt8] {
     /// Appends `n` in decimal. Numbers go into every event (ids, indexes, byte counts,
     /// milliseconds): this writes them without building a `String` for each.
     mutating func appendDecimal(_ n: Int) {
+        // Upstream indexes and most counts are one digit.
+        if n >= 0 && n < 10 {
+            append(UInt8(ascii: "0") + UInt8(n))
+            return
+        }
         if n < 0 { append(UInt8(ascii: "-")) }
         var m = n.magnitude
         // 20 digits hold any UInt64, filled from the end.

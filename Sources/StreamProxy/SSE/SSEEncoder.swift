@@ -48,14 +48,16 @@ struct SSEEncoder {
         swap(&w.bytes, &out)
         write(&w)
         swap(&w.bytes, &out)
-        out.append(contentsOf: [0x0A, 0x0A])
+        out.append(0x0A)
+        out.append(0x0A)
     }
 
     /// An event whose JSON data was built earlier (an event held for its turn).
     mutating func event(_ name: SSEEventName, data: [UInt8], into out: inout [UInt8]) {
         header(name, into: &out)
         out.append(contentsOf: data)
-        out.append(contentsOf: [0x0A, 0x0A])
+        out.append(0x0A)
+        out.append(0x0A)
     }
 
     private mutating func header(_ name: SSEEventName, into out: inout [UInt8]) {
