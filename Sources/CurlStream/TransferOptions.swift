@@ -28,7 +28,7 @@ public struct TransferOptions: Sendable, Equatable {
     /// but a body read past its prefix (a remainder drained for reuse) costs two system calls
     /// per buffer (a `recvfrom`, and libcurl's `poll` for more): at 2 KiB, draining five 64 KiB
     /// remainders took 352 system calls a stream against W1's 34, at 16 KiB 73. It costs an open
-    /// stream about 4 KiB more resident memory than 2 KiB (W6: 19.6 -> 23.4 KiB).
+    /// stream 2 to 4 KiB more resident memory than 2 KiB (W6 in make bench: 20.4 -> 22.4 KiB).
     public var receiveBufferSize = 16 * 1024
     /// Where each worker's resolver reads its name servers and hosts file (host names are
     /// resolved on the loop; libcurl is handed the addresses).

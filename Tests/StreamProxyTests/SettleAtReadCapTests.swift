@@ -10,9 +10,9 @@ import Testing
 ///
 /// Driven on a ``CurlMulti`` of its own, with a socket receive buffer large enough (4 MiB)
 /// that the origin's one send is all queued before libcurl catches up: every read is then a
-/// full `receiveBufferSize` and the calls end exactly where the test puts the prefix's end. (Through the
-/// proxy, whose upstream sockets have 64 KiB buffers, reads come short now and then and the
-/// cap lands a few bytes off; ExactTruncationTests covers that path.)
+/// full `SettleRig.readSize` and the calls end exactly where the test puts the prefix's end.
+/// (Through the proxy, whose upstream sockets have 64 KiB buffers, reads come short now and
+/// then and the cap lands a few bytes off; ExactTruncationTests covers that path.)
 @Suite(.serialized)
 struct SettleAtReadCapTests {
     /// The head and 1,000 bytes first, alone; then one send whose wire bytes up to the prefix's
@@ -20,8 +20,7 @@ struct SettleAtReadCapTests {
     /// after it.
     @Test(arguments: [Framing.chunked, .close])
     func aPrefixFillingOnTheCapsLastReadWaitsForTheNextCall(framing: Framing) throws {
-        let options = TransferOptions()
-        let capBytes = 101 * options.receiveBufferSize
+        let capBytes = 101 * SettleRig.readSize
         let first = 1_000
         var second = 2 * capBytes
         if framing == .chunked { second -= String(second, radix: 16).count + 2 }  // its chunk header
@@ -57,6 +56,10 @@ enum SettleVerdict: Equatable, Sendable {
 
 /// A ``CurlMulti`` on a loop thread of its own, and consumers that settle at a byte count.
 final class SettleRig {
+    /// libcurl's read size here: small, so that the test's one send (two calls' worth of reads)
+    /// is queued whole in the socket buffer before libcurl catches up (at the default 16 KiB it
+    /// would be 3.2 MiB, beyond a default kernel's receive-buffer limit).
+    static let readSize = 2 * 1024
     private let thread: LoopThread<Holder, Void>
 
     final class Holder {
@@ -69,6 +72,7 @@ final class SettleRig {
         thread = try LoopThread<Holder, Void>(name: "settle-rig") { loop in
             var options = TransferOptions()
             options.socketReceiveBuffer = receiveBuffer
+            options.receiveBufferSize = SettleRig.readSize
             let budget = ConnectionBudget(maxConnections: 4, maxConnectionsPerHost: 4, maxKeepalive: 4)
             return (owner: Holder(curl: try CurlMulti(loop: loop, options: options, budget: budget)), info: ())
         }
