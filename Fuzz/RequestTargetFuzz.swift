@@ -13,7 +13,9 @@ enum RequestTargetFuzz {
         let raw = String(decoding: bytes, as: UTF8.self)
         let target = RequestTarget(raw)
 
-        let rawPath = raw.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        // The query starts at the first '?' byte, whatever follows it (a Character split would
+        // not split a '?' that a combining mark follows).
+        let rawPath = raw.utf8.firstIndex(of: UInt8(ascii: "?")).map { raw[..<$0] } ?? raw[...]
         // Foundation gives nil for a malformed escape but repairs decoded bytes that are not
         // UTF-8 with U+FFFD, where the target keeps the path as sent.
         let foundation = rawPath.removingPercentEncoding ?? String(rawPath)

@@ -41,4 +41,13 @@ import Testing
         #expect(t.queryValue("prefix") == "1KiB")
         #expect(t.queryValue("missing") == nil)
     }
+
+    /// The query starts at the first `?` byte even when a combining mark follows it (one
+    /// `Character` with the `?`): found by the request-target fuzzer once the split went by byte.
+    @Test func aQuestionMarkStartsTheQueryWhateverFollowsIt() {
+        let t = RequestTarget("/z%F?\u{739}a=%2")
+        #expect(t.path == "/z%F")
+        #expect(t.query.count == 1)
+        #expect(t.queryValue("\u{739}a") == "%2")
+    }
 }
