@@ -24,8 +24,8 @@ public struct TransferOptions: Sendable, Equatable {
     /// control then holds the upstream back).
     public var socketReceiveBuffer: Int32 = 64 * 1024
     /// libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE; 1 KiB to 512 KiB): the most one
-    /// read takes from an upstream socket. libcurl's own 16 KiB. Every open transfer holds one,
-    /// but a body read past its prefix (a remainder drained for reuse) costs two system calls
+    /// read takes from an upstream socket: 16 KiB, libcurl's default. Every open transfer holds
+    /// one, but a body read past its prefix (a remainder drained for reuse) costs two system calls
     /// per buffer (a `recvfrom`, and libcurl's `poll` for more): at 2 KiB, draining five 64 KiB
     /// remainders took 352 system calls a stream against W1's 34, at 16 KiB 73. It costs an open
     /// stream 2 to 4 KiB more resident memory than 2 KiB (W6 in make bench: 20.4 -> 22.4 KiB).

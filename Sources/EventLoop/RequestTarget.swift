@@ -18,14 +18,16 @@ public struct RequestTarget: Sendable, Equatable {
     }
 
     /// The query parameters in order; names and values percent-decoded (`+` as space). Empty
-    /// pairs (`a=1&&b=2`) are skipped; a pair without `=` has the empty value.
+    /// pairs (`a=1&&b=2`) are skipped; a pair without `=` has the empty value. Like `?`, the
+    /// delimiters are bytes, whatever follows them (a combining mark after `&` still splits).
     public var query: [(name: String, value: String)] {
         guard let q = raw.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [] }
-        return raw[raw.utf8.index(after: q)...].split(separator: "&").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = percentDecode(parts[0], plusAsSpace: true) ?? String(parts[0])
-            let value = parts.count > 1 ? (percentDecode(parts[1], plusAsSpace: true) ?? String(parts[1])) : ""
-            return (name, value)
+        return raw[raw.utf8.index(after: q)...].utf8.split(separator: UInt8(ascii: "&")).map { pair in
+            let equals = pair.firstIndex(of: UInt8(ascii: "="))
+            let name = Substring(pair[..<(equals ?? pair.endIndex)])
+            let value = equals.map { Substring(pair[pair.index(after: $0)...]) }
+            return (percentDecode(name, plusAsSpace: true) ?? String(name),
+                    value.map { percentDecode($0, plusAsSpace: true) ?? String($0) } ?? "")
         }
     }
 

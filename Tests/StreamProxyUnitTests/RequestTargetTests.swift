@@ -49,5 +49,9 @@ import Testing
         #expect(t.path == "/z%F")
         #expect(t.query.count == 1)
         #expect(t.queryValue("\u{739}a") == "%2")
+        // And so do `&` and `=`.
+        let u = RequestTarget("/p?a=1&\u{739}b=2=\u{739}")
+        #expect(u.query.map(\.name) == ["a", "\u{739}b"])
+        #expect(u.queryValue("\u{739}b") == "2=\u{739}")
     }
 }
