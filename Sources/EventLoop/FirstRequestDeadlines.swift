@@ -57,6 +57,11 @@ struct FirstRequestDeadlines<Connection: Hashable> {
         return true
     }
 
+    /// `connection` has closed. Returns whether it was under its deadline (and is no longer).
+    mutating func closed(_ connection: Connection) -> Bool {
+        firstRequest(connection)
+    }
+
     /// The connections to close at `now`: those already overdue at the previous check and still
     /// awaiting their first request. Those whose deadline passed since are closed at the next.
     mutating func expire(now: Instant) -> [Connection] {

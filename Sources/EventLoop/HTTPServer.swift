@@ -54,8 +54,17 @@ public final class HTTPServer {
     /// (which we hold a reference to): each must do so within `requestHeaderTimeout`.
     var firstRequestDeadlines: FirstRequestDeadlines<OpaquePointer>
     /// Every open connection's size-limit guard, keyed by its bufferevent; from accept until
-    /// evhttp closes the connection or its deadline lets go of it, whichever is last.
+    /// evhttp closes the connection (or, for one that never sent a request, until its deadline
+    /// gives up on it).
     var guards: [OpaquePointer: RequestHeadGuard] = [:]
+    /// The connections (`evhttp_connection`) whose close callback is this server's, from the
+    /// loop turn of their accept (``claimAccepted()``) until it runs.
+    var closeWatched: Set<OpaquePointer> = []
+    /// Bufferevents accepted in this loop turn, whose connections ``claimAccepted()`` takes
+    /// the close callback of once evhttp has made them.
+    var unclaimed: [OpaquePointer] = []
+    /// Activated by the first accept of a turn; runs ``claimAccepted()``.
+    var claimEvent: OpaquePointer?
     /// Fires when ``firstRequestDeadlines`` wants a check; armed for `deadlineTimerWake`.
     private var deadlineTimer: LoopTimer!
     private var deadlineTimerWake: FirstRequestDeadlines<OpaquePointer>.Wake?
@@ -116,6 +125,12 @@ public final class HTTPServer {
             throw EventError("event_new")
         }
         flushEvent = flush
+        guard let claim = makeClaimEvent() else {
+            event_free(flush)
+            evhttp_free(http)
+            throw EventError("event_new")
+        }
+        claimEvent = claim
         deadlineTimer = LoopTimer(loop: loop) { [unowned self] in self.checkFirstRequestDeadlines() }
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
         evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
@@ -124,15 +139,14 @@ public final class HTTPServer {
     deinit {
         // Streams still open are cut; then no close callback may reach this object while
         // evhttp_free tears the connections down.
-        for (conn, record) in connections {
-            evhttp_connection_set_closecb(conn, nil, nil)
-            record.stream?.serverClosing()
-        }
+        for record in connections.values { record.stream?.serverClosing() }
+        for conn in closeWatched { evhttp_connection_set_closecb(conn, nil, nil) }
         connections.removeAll()
         // evhttp_free drains the connections' input buffers: no guard may hear of it.
         for guardian in guards.values { guardian.detach() }
         guards.removeAll()
         if let flushEvent { event_free(flushEvent) }
+        if let claimEvent { event_free(claimEvent) }
         for bev in firstRequestDeadlines.connections { bufferevent_decref(bev) }
         evhttp_free(http)
     }
@@ -151,6 +165,8 @@ public final class HTTPServer {
         armDeadlineTimer(now: now)
         guards[bev] = RequestHeadGuard(server: self, bev: bev, limits: .init(
             maxRequestLine: options.maxRequestLine, maxHeadersSize: options.maxHeadersSize, maxBodySize: options.maxBodySize))
+        if unclaimed.isEmpty, let claimEvent { event_active(claimEvent, 0, 0) }
+        unclaimed.append(bev)
         return bev
     }
 
@@ -173,8 +189,8 @@ public final class HTTPServer {
             let fd = bufferevent_getfd(bev)
             if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
             // A connection evhttp has handed a request of is evhttp's to close, and its close
-            // callback frees the guard (whose address its requests hold) unless it already ran.
-            if let guardian = guards[bev], !guardian.dispatchedAny || guardian.closed {
+            // callback frees the guard (whose address its requests hold).
+            if let guardian = guards[bev], !guardian.dispatchedAny {
                 guards[bev] = nil
                 guardian.detach()
             }
@@ -213,25 +229,12 @@ public final class HTTPServer {
                 var one: Int32 = 1
                 setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
-            evhttp_connection_set_closecb(conn, closeCallback, Unmanaged.passUnretained(self).toOpaque())
+            watchClose(of: conn)
         }
         // Draining: the client learns that this connection ends with this response.
         if isClosing { evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close") }
         handler(HTTPRequest(raw: req, server: self))
         if isClosing { reportIfQuiet() }
-    }
-
-    fileprivate func connectionClosed(_ conn: OpaquePointer) {
-        loop.assertInEventLoop()
-        // A connection still under its request deadline keeps its guard's entry until the
-        // deadline lets go of the bufferevent (whose address cannot be reused before).
-        if let bev = evhttp_connection_get_bufferevent(conn), let guardian = guards[bev] {
-            guardian.detach()
-            guardian.closed = true
-            if !firstRequestDeadlines.isAwaiting(bev) { guards[bev] = nil }
-        }
-        guard let record = connections.removeValue(forKey: conn) else { return }
-        record.stream?.clientClosed()
     }
 
     /// Called by a stream when it starts on `conn`: it hears of the client's departure.
@@ -289,7 +292,3 @@ private let flushCallback: @convention(c) (Int32, Int16, UnsafeMutableRawPointer
     Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().flushStreams()
 }
 
-private let closeCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { conn, arg in
-    guard let conn else { return }
-    Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue().connectionClosed(conn)
-}

@@ -31,11 +31,9 @@ final class RequestHeadGuard {
     private var answered = false
     /// The buffer is being cut: its own callbacks are ours.
     private var cutting = false
-    /// Whether evhttp has handed a request of this connection to the handler (so the connection
-    /// has the server's close callback, which frees this guard).
+    /// Whether evhttp has handed a request of this connection to the handler (whose completion
+    /// callback holds this guard's address: only the server's close callback may free it).
     private(set) var dispatchedAny = false
-    /// evhttp has closed the connection (the server's close callback ran).
-    var closed = false
 
     init(server: HTTPServer, bev: OpaquePointer, limits: RequestHeadScanner.Limits) {
         self.server = server
@@ -62,7 +60,7 @@ final class RequestHeadGuard {
 
     /// Past its first request, and evhttp has answered every request it handed out: the
     /// connection waits for the client's next one.
-    var isIdle: Bool { dispatchedAny && dispatchedCount == completed && !closed }
+    var isIdle: Bool { dispatchedAny && dispatchedCount == completed }
 
     /// Sends a FIN (the server is draining, the connection idle): the client closes its side
     /// and evhttp, reading the end, frees the connection. A request already on its way finds the

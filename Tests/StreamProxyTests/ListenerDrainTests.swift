@@ -90,11 +90,38 @@ import Testing
         }
     }
 
+    /// A connection accepted before the drain that leaves without a request (with a FIN, with
+    /// an RST, after half a request) does not hold the drain until its request deadline (a
+    /// minute here): the server is quiet within 2 s. The drain starts while they are still open
+    /// (accepted already, or queued and accepted by the drain).
+    @Test func connectionsThatLeaveWithoutARequestDoNotHoldTheDrain() throws {
+        let thread = try LoopThread<Owner, UInt16>(name: "drain-probe") { loop in
+            let owner = try Owner(loop: loop, requestHeaderTimeout: 60)
+            return (owner: owner, info: owner.server.port)
+        }
+        defer { thread.stopAndJoin() }
+        var clients: [RawSocket] = []
+        for n in 0..<3 {
+            let c = try RawSocket(port: thread.info, deadline: .now + .seconds(5))
+            if n == 2 { try c.sendAll(Array("GET / HTTP/1.1\r\nHo".utf8), deadline: .now + .seconds(5)) }
+            clients.append(c)
+        }
+        _ = thread.execute { $0.server.stopAccepting() }
+        for (n, c) in clients.enumerated() { c.close(reset: n == 1) }
+        let quiet = Quiet()
+        #expect(waitUntil(timeout: .seconds(2)) {
+            _ = thread.execute { quiet.set($0.server.isQuiet) }
+            return quiet.value
+        } != nil, "the drain waits for connections that have gone")
+    }
+
     final class Owner {
         var server: HTTPServer!
 
-        init(loop: EventLoop) throws {
-            server = try HTTPServer(loop: loop, host: "127.0.0.1", port: 0) { request in
+        init(loop: EventLoop, requestHeaderTimeout: Double = 10) throws {
+            var options = HTTPServerOptions()
+            options.requestHeaderTimeout = requestHeaderTimeout
+            server = try HTTPServer(loop: loop, host: "127.0.0.1", port: 0, options: options) { request in
                 request.respond(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok".utf8))
             }
         }

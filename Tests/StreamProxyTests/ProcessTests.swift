@@ -141,6 +141,45 @@ struct ProcessTests {
         proxy.stop()
     }
 
+    /// A signal is caught from the moment the port takes connections: SIGTERM sent as soon as a
+    /// connect succeeds drains and exits 0, never killing the process with the default action
+    /// (exit by signal 15). Ten starts, since the window it guards was a few milliseconds wide
+    /// (the listener opened before the handlers were installed; CI caught it under ASan).
+    /// The probe connection, closed before the signal, does not hold the drain either (see
+    /// `connectionsThatLeaveWithoutARequestAreForgottenAtOnce`): the grace and the request
+    /// deadline are a minute, and each exit comes within 5 s.
+    @Test func aSignalAsSoonAsThePortOpensDrains() throws {
+        for _ in 0..<10 {
+            let proxy = try ProxyProcess(arguments: ["--shutdown-grace", "60s", "--request-header-timeout", "60s"],
+                                         untilHealthy: false)
+            proxy.signal(SIGTERM)
+            proxy.stop(grace: .seconds(5))
+        }
+    }
+
+    /// A connection that leaves before its first request (a load balancer's TCP check, a port
+    /// scan; with a FIN, with an RST, or after half a request) is forgotten when it leaves, not
+    /// at its request deadline (a minute here): the proxy's descriptors are back to idle within
+    /// 3 s, and a drain started then ends within 5 s.
+    @Test func connectionsThatLeaveWithoutARequestAreForgottenAtOnce() throws {
+        let proxy = try ProxyProcess(arguments: ["--shutdown-grace", "60s", "--request-header-timeout", "60s"])
+        var idle = proxy.openFDs()
+        _ = waitUntil(timeout: .seconds(5)) {
+            let now = proxy.openFDs()
+            defer { idle = now }
+            return now == idle
+        }
+        for n in 0..<90 {
+            let socket = try RawSocket(port: proxy.port, deadline: .now + .seconds(5))
+            if n % 3 == 2 { _ = try socket.sendAll(Array("GET /healthz HTTP/1.1\r\nHo".utf8), deadline: .now + .seconds(5)) }
+            socket.close(reset: n % 3 == 1)
+        }
+        let settled = waitUntil(timeout: .seconds(3)) { proxy.openFDs() == idle }
+        #expect(settled != nil, "descriptors: \(idle) idle, \(proxy.openFDs()) after 90 silent connections: \(proxy.describeFDs())")
+        #expect(try RawHTTPClient.get(port: proxy.port, path: "/healthz").status == 200)
+        proxy.stop(grace: .seconds(5))
+    }
+
     /// Draining ends with the last stream: with a 60 s grace and one stream that ends by itself
     /// after about 0.5 s, the stream ends uncut and the process exits 0 right after it instead of
     /// waiting out the grace.

@@ -5,18 +5,23 @@ import Logging
 /// The main thread's event loop: it waits for SIGINT and SIGTERM while the workers serve, and
 /// runs the graceful shutdown that ``ShutdownPlan`` decides: the first signal drains, the second
 /// stops at once, and so do the end of the last stream and the end of the grace.
+///
+/// Make it before anything listens: from its `init` on, a signal is caught (and kept until
+/// ``run(drain:)``), so a SIGTERM sent as soon as the port answers drains instead of killing
+/// the process with the signal's default action.
 final class ControlLoop {
+    typealias Drain = (_ whenIdle: @escaping @Sendable () -> Void) -> Void
+
     let loop: EventLoop
     private var watchers: [SignalWatcher] = []
     private var plan: ShutdownPlan
     private var graceTimer: LoopTimer?
-    private let drain: (_ whenIdle: @escaping @Sendable () -> Void) -> Void
+    /// Set by ``run(drain:)``; signals are handled only inside it.
+    private var drain: Drain?
 
-    /// - Parameters:
-    ///   - grace: how long open streams get to finish after the first signal.
-    ///   - drain: runs on the main thread at the first signal; it starts draining and calls
-    ///     `whenIdle` (from any thread) once no stream is open.
-    init(grace: Duration, logger: Logger, drain: @escaping (_ whenIdle: @escaping @Sendable () -> Void) -> Void) throws {
+    /// Catches SIGINT and SIGTERM from here on; `grace` is how long open streams get to finish
+    /// after the first signal.
+    init(grace: Duration, logger: Logger) throws {
         // A parent may have started us with these signals blocked (the mask is inherited):
         // they must reach the handler.
         var handled = sigset_t()
@@ -26,7 +31,6 @@ final class ControlLoop {
         pthread_sigmask(SIG_UNBLOCK, &handled, nil)
         loop = try EventLoop()
         plan = ShutdownPlan(grace: grace)
-        self.drain = drain
         for sig in [SIGINT, SIGTERM] {
             watchers.append(try SignalWatcher(loop: loop, signal: sig) { [unowned self] signal in
                 logger.info("received signal \(signal)")
@@ -35,10 +39,14 @@ final class ControlLoop {
         }
     }
 
-    /// Runs until the plan says stop.
-    func run() {
+    /// Runs until the plan says stop, handling the signals caught since `init` too. `drain` runs
+    /// on this thread at the first signal; it starts draining and calls `whenIdle` (from any
+    /// thread) once no stream is open.
+    func run(drain: @escaping Drain) {
         loop.preconditionInEventLoop()
+        self.drain = drain
         loop.run()
+        self.drain = nil
         graceTimer = nil
     }
 
@@ -47,7 +55,7 @@ final class ControlLoop {
         case .drain(let deadline):
             arm(until: deadline)
             let me = LoopBound(self, loop: loop)
-            drain { me.execute { $0.run($0.plan.streamsEnded(now: .now)) } }
+            drain? { me.execute { $0.run($0.plan.streamsEnded(now: .now)) } }
         case .wait(let deadline):
             arm(until: deadline)
         case .stop:

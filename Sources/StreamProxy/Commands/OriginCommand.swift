@@ -18,14 +18,14 @@ struct OriginCommand: ParsableCommand {
     func run() throws {
         let (host, port) = try ConfigSyntax.listenAddress(listen, field: "listen")
         let logger = Logging.makeLogger(label: "stream-proxy-origin", level: logLevel)
+        // Nothing to drain: the first signal stops. Caught before the port opens.
+        let control = try ControlLoop(grace: .zero, logger: logger)
         let thread = try LoopThread<OriginServer, UInt16>(name: "origin") { loop in
             let origin = try OriginServer(loop: loop, host: host, port: port)
             return (owner: origin, info: origin.port)
         }
         logger.info("test origin listening on http://\(host):\(thread.info)")
-        // Nothing to drain: the first signal stops.
-        let control = try ControlLoop(grace: .zero, logger: logger) { whenIdle in whenIdle() }
-        control.run()
+        control.run { whenIdle in whenIdle() }
         thread.stopAndJoin()
     }
 }

@@ -27,8 +27,10 @@ final class ProxyProcess {
     /// A SIGTERM or SIGINT was sent (``stop`` then only waits).
     private var signalled = false
 
-    /// Starts `serve` on `port` (a free one if nil) and waits until /healthz answers there.
-    init(arguments: [String], port: UInt16? = nil) throws {
+    /// Starts `serve` on `port` (a free one if nil) and waits until /healthz answers there, or
+    /// with `untilHealthy` false only until the port takes a connection (the first moment a
+    /// client or a process manager can see the process serving).
+    init(arguments: [String], port: UInt16? = nil, untilHealthy: Bool = true) throws {
         self.port = port ?? refusedPort()
         process.executableURL = try proxyBinary()
         process.arguments = ["serve", "--listen", "127.0.0.1:\(self.port)", "--log-level", "warning"] + arguments
@@ -39,9 +41,14 @@ final class ProxyProcess {
         stderr = ChildOutput(pipe)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if (try? RawHTTPClient.get(port: self.port, path: "/healthz", timeout: .seconds(1)))?.status == 200 { return }
+            if untilHealthy {
+                if (try? RawHTTPClient.get(port: self.port, path: "/healthz", timeout: .seconds(1)))?.status == 200 { return }
+            } else if let socket = try? RawSocket(port: self.port, deadline: .now + .seconds(1)) {
+                socket.close()
+                return
+            }
             guard process.isRunning else { break }
-            usleep(20_000)
+            usleep(untilHealthy ? 20_000 : 200)
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
