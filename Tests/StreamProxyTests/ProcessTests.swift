@@ -53,14 +53,7 @@ struct ProcessTests {
             "--route", "slow@1MiB=\(o)/bytes/1000000?rate=100000",
             "--keepalive-expiry", "1s", "--request-header-timeout", "3s",
         ])
-        // Idle: once the health-check connection ProxyProcess made has been closed.
-        var idle = proxy.openFDs()
-        waitUntil(timeout: .seconds(5)) {
-            usleep(200_000)
-            let now = proxy.openFDs()
-            defer { idle = now }
-            return now == idle
-        }
+        let idle = proxy.settledFDs()
         let port = proxy.port
         let failures = Failures()
         DispatchQueue.concurrentPerform(iterations: 4) { worker in
@@ -163,12 +156,7 @@ struct ProcessTests {
     /// 3 s, and a drain started then ends within 5 s.
     @Test func connectionsThatLeaveWithoutARequestAreForgottenAtOnce() throws {
         let proxy = try ProxyProcess(arguments: ["--shutdown-grace", "60s", "--request-header-timeout", "60s"])
-        var idle = proxy.openFDs()
-        _ = waitUntil(timeout: .seconds(5)) {
-            let now = proxy.openFDs()
-            defer { idle = now }
-            return now == idle
-        }
+        let idle = proxy.settledFDs()
         for n in 0..<90 {
             let socket = try RawSocket(port: proxy.port, deadline: .now + .seconds(5))
             if n % 3 == 2 { _ = try socket.sendAll(Array("GET /healthz HTTP/1.1\r\nHo".utf8), deadline: .now + .seconds(5)) }

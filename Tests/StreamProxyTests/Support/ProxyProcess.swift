@@ -105,6 +105,19 @@ final class ProxyProcess {
         kill(pid, sig)
     }
 
+    /// Open file descriptors once the count has held still for 200 ms (up to 5 s): the workers
+    /// have started and the health-check connection ``init`` made is closed.
+    func settledFDs() -> Int {
+        var idle = openFDs()
+        waitUntil(timeout: .seconds(5)) {
+            usleep(200_000)
+            let now = openFDs()
+            defer { idle = now }
+            return now == idle
+        }
+        return idle
+    }
+
     /// What each open descriptor is (socket, pipe, ...), for failure messages.
     func describeFDs() -> String {
         let dir = "/proc/\(pid)/fd"
