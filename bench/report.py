@@ -99,7 +99,8 @@ lines.append("Measured by `make bench` (bench/run.sh, bench/report.py) on this p
              "(nginx for W1-W4 and W8, the built-in test origin for W5 and W6), the proxy (release build) and the load "
              "generator (`stream-proxy bench`) share the two cores. "
              f"Each figure is the median of {summary.get('W1-c100', {}).get('runs', '?')} runs measured in one "
-             "`make bench`. Latencies are from each stream's start (open loop: its scheduled start). CPU per stream is "
+             "`make bench`; W1 (at each concurrency), W2 and W3 run in rounds (one run of each per round, each on a proxy "
+             "of its own), so that the ratios between them compare neighbouring minutes. Latencies are from each stream's start (open loop: its scheduled start). CPU per stream is "
              "the server's process tree alone (/proc ticks just before and after each run, over the streams completed): "
              "on a shared machine it holds still where rates drift.\n")
 lines.append("## Workloads\n")

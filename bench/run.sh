@@ -103,11 +103,12 @@ sample() {
 }
 stop_sampler() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-# start_proxy NAME ARGS...: start the proxy with routes/flags, record its settings line.
+# start_proxy NAME ARGS...: start the proxy with routes/flags on PROXYPORT (PPORT unless set),
+# record its settings line.
 start_proxy() {
-  local name=$1; shift
-  $BIN serve --listen 127.0.0.1:$PPORT --workers "$WORKERS" --log-level warning "$@" & PROXY=$!; pids+=($PROXY)
-  wait_up $PPORT
+  local name=$1 port=${PROXYPORT:-$PPORT}; shift
+  $BIN serve --listen 127.0.0.1:$port --workers "$WORKERS" --log-level warning "$@" & PROXY=$!; pids+=($PROXY)
+  wait_up $port
   echo "$name: stream-proxy serve --workers $WORKERS $*" >> "$OUT/settings.txt"
 }
 stop_proxy() { kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || true; }
@@ -118,13 +119,13 @@ stop_proxy() { kill "$PROXY" 2>/dev/null || true; wait "$PROXY" 2>/dev/null || t
 measure() {
   local name=$1 pid=$2 url=$3; shift 3
   local proxy=0; [ "$pid" != "${PROXY:-}" ] || proxy=1
-  [ "$proxy" = 1 ] && curl -s "http://127.0.0.1:$PPORT/metrics" > "$OUT/$name.metrics0.txt" || true
+  [ "$proxy" = 1 ] && curl -s "http://127.0.0.1:${PROXYPORT:-$PPORT}/metrics" > "$OUT/$name.metrics0.txt" || true
   sample "$pid" "$OUT/$name.csv" & local sampler=$!
   local t0; t0=$(ticks "$pid")
   $BIN bench --json "$@" "$url" > "$OUT/$name.json" || true
   echo "$t0 $(ticks "$pid")" > "$OUT/$name.ticks"
   stop_sampler "$sampler"
-  [ "$proxy" = 1 ] && curl -s "http://127.0.0.1:$PPORT/metrics" > "$OUT/$name.metrics.txt" || true
+  [ "$proxy" = 1 ] && curl -s "http://127.0.0.1:${PROXYPORT:-$PPORT}/metrics" > "$OUT/$name.metrics.txt" || true
   echo "  $name: $(python3 - "$OUT/$name" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1] + ".json")); a, b = map(int, open(sys.argv[1] + ".ticks").read().split())
@@ -134,44 +135,55 @@ PY
 )"
 }
 # run WORKLOAD RUN ROUTE BENCH-ARGS...: one harness run against the proxy's ROUTE.
-run() { local w=$1 r=$2 route=$3; shift 3; measure "$w-run$r" "$PROXY" "http://127.0.0.1:$PPORT/stream/$route" "$@"; }
+run() { local w=$1 r=$2 route=$3; shift 3; measure "$w-run$r" "$PROXY" "http://127.0.0.1:${PROXYPORT:-$PPORT}/stream/$route" "$@"; }
 
 # five BASE PATH: five distinct URLs of one file (?u=0..4), so that no de-duplication can hide work.
 five() { echo "$1$2?u=0,$1$2?u=1,$1$2?u=2,$1$2?u=3,$1$2?u=4"; }
 
-if want W1; then
-  echo "== W1 small: 5 x 1 KiB (nginx, five distinct URLs), prefix 50"
-  for c in $CS; do
-    start_proxy "W1-c$c" --route "w1@50=$(five "$N" /1k)"
-    for r in $(seq "$RUNS"); do
-      run "W1-c$c" "$r" w1 -c "$c" -d "$DURATION"
-      if [ "$c" = 100 ]; then
-        # Interleaved with the harness's runs, so that a shared machine's drift favours neither:
-        # wrk on the same proxy (sampled like the harness's runs), then the harness as an
-        # EventSource client would load it (a new connection for every stream).
-        sample "$PROXY" "$OUT/W1-wrk-run$r.csv" & wrk_sampler=$!
-        wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
-        stop_sampler "$wrk_sampler"
-        echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
-        run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections
-      fi
+# W1 (at each concurrency of CS), W2 and W3 are measured in rounds: each round runs every one of
+# them once, so that the ratios between them (c=1000 against c=10, W2 and W3 against W1) compare
+# runs minutes apart, not a quarter of an hour, on a shared machine whose speed drifts by more
+# than the differences measured; the medians are over the rounds. Each has a proxy of its own,
+# all started at once on ports of their own (idle but for their own runs), so that CPU, RSS and
+# /metrics are each workload's alone (W3's peak RSS must not count as W1's).
+declare -A ROUND_PID ROUND_PORT
+ROUND=()
+round_proxy() {  # NAME ARGS...: start NAME's proxy on the next port
+  local name=$1; shift
+  PROXYPORT=$(( PPORT + 20 + ${#ROUND[@]} )) start_proxy "$name" "$@"
+  ROUND_PID[$name]=$PROXY; ROUND_PORT[$name]=$(( PPORT + 20 + ${#ROUND[@]} )); ROUND+=("$name")
+}
+round_use() { PROXY=${ROUND_PID[$1]}; PROXYPORT=${ROUND_PORT[$1]}; }
+if want W1; then for c in $CS; do round_proxy "W1-c$c" --route "w1@50=$(five "$N" /1k)"; done; fi
+if want W2; then round_proxy W2 --route "w2@50=$(five "$N" /64k)"; fi
+if want W3; then round_proxy W3 --route "w3@1024=$(five "$N" /100m)"; fi
+if [ ${#ROUND[@]} -gt 0 ]; then
+  echo "== in rounds: ${ROUND[*]} (nginx, five distinct URLs each)"
+  echo "   W1 small: 5 x 1 KiB, prefix 50; W2 page: 5 x 64 KiB, prefix 50; W3 huge: 5 x 100 MiB, prefix 1 KiB"
+  for r in $(seq "$RUNS"); do
+    echo " round $r"
+    for name in "${ROUND[@]}"; do
+      round_use "$name"
+      case $name in
+        W1-c*)
+          c=${name#W1-c}
+          run "$name" "$r" w1 -c "$c" -d "$DURATION"
+          if [ "$c" = 100 ]; then
+            # wrk on the same proxy (sampled like the harness's runs), then the harness as an
+            # EventSource client would load it (a new connection for every stream).
+            sample "$PROXY" "$OUT/W1-wrk-run$r.csv" & wrk_sampler=$!
+            wrk -t1 -c100 -d"$DURATION" --latency "http://127.0.0.1:$PROXYPORT/stream/w1" > "$OUT/W1-wrk-run$r.txt"
+            stop_sampler "$wrk_sampler"
+            echo "  wrk run $r: $(grep Requests/sec "$OUT/W1-wrk-run$r.txt")"
+            run "W1-c100-new" "$r" w1 -c "$c" -d "$DURATION" --new-connections
+          fi ;;
+        W2) run W2 "$r" w2 -c 100 -d "$DURATION" ;;
+        W3) run W3 "$r" w3 -c 100 -d "$DURATION" ;;
+      esac
     done
-    stop_proxy
   done
-fi
-
-if want W2; then
-  echo "== W2 page: 5 x 64 KiB (nginx), prefix 50"
-  start_proxy W2 --route "w2@50=$(five "$N" /64k)"
-  for r in $(seq "$RUNS"); do run W2 "$r" w2 -c 100 -d "$DURATION"; done
-  stop_proxy
-fi
-
-if want W3; then
-  echo "== W3 huge: 5 x 100 MiB (nginx), prefix 1 KiB"
-  start_proxy W3 --route "w3@1024=$(five "$N" /100m)"
-  for r in $(seq "$RUNS"); do run W3 "$r" w3 -c 100 -d "$DURATION"; done
-  stop_proxy
+  for name in "${ROUND[@]}"; do round_use "$name"; stop_proxy; done
+  unset PROXYPORT
 fi
 
 if want W4; then
