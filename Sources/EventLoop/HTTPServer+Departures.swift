@@ -34,7 +34,11 @@ extension HTTPServer {
             var argument: UnsafeMutableRawPointer?
             bufferevent_getcb(bev, nil, nil, &eventCallback, &argument)
             if eventCallback != nil, let argument {
-                watchClose(of: OpaquePointer(argument))
+                // libevent 2.1's http.c (evhttp_connection_base_bufferevent_new and every later
+                // bufferevent_setcb of a connection) passes the connection as the argument.
+                let conn = OpaquePointer(argument)
+                assert(evhttp_connection_get_bufferevent(conn) == bev, "a bufferevent's argument is not its evhttp_connection")
+                watchClose(of: conn)
             } else {
                 forget(bev)
             }

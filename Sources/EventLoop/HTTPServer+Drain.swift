@@ -21,7 +21,7 @@ extension HTTPServer {
     /// Whether the server was told to stop accepting, its listener has closed and every
     /// connection it accepted has brought its first request or gone (a connection accepted
     /// from the queue during the drain is served). A connection that never sends one counts
-    /// until its request-header deadline.
+    /// until it leaves or its request-header deadline passes.
     public var isQuiet: Bool { isClosing && boundSocket == nil && firstRequestDeadlines.connections.isEmpty }
 
     /// Closes the listener, unless connections are waiting in its accept queue: those libevent

@@ -120,17 +120,11 @@ public final class HTTPServer {
             evhttp_free(http)
             throw error
         }
-        guard let flush = event_new(loop.base, -1, 0, flushCallback, Unmanaged.passUnretained(self).toOpaque()) else {
-            evhttp_free(http)
-            throw EventError("event_new")
-        }
-        flushEvent = flush
-        guard let claim = makeClaimEvent() else {
-            event_free(flush)
-            evhttp_free(http)
-            throw EventError("event_new")
-        }
-        claimEvent = claim
+        // Every stored property is set from here on, so a throw runs `deinit`, which frees
+        // what was made (freeing it here as well would free it twice).
+        flushEvent = event_new(loop.base, -1, 0, flushCallback, Unmanaged.passUnretained(self).toOpaque())
+        claimEvent = makeClaimEvent()
+        guard flushEvent != nil, claimEvent != nil else { throw EventError("event_new") }
         deadlineTimer = LoopTimer(loop: loop) { [unowned self] in self.checkFirstRequestDeadlines() }
         evhttp_set_gencb(http, requestCallback, Unmanaged.passUnretained(self).toOpaque())
         evhttp_set_bevcb(http, newConnectionCallback, Unmanaged.passUnretained(self).toOpaque())
@@ -229,6 +223,8 @@ public final class HTTPServer {
                 var one: Int32 = 1
                 setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             }
+            // claimAccepted() has done so in the turn of the accept; this is for a connection
+            // it could not see (it takes the close callback only once).
             watchClose(of: conn)
         }
         // Draining: the client learns that this connection ends with this response.

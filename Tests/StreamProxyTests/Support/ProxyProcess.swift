@@ -48,7 +48,7 @@ final class ProxyProcess {
                 return
             }
             guard process.isRunning else { break }
-            usleep(untilHealthy ? 20_000 : 200)
+            usleep(untilHealthy ? 20_000 : 1_000)
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -116,6 +116,20 @@ final class ProxyProcess {
             return now == idle
         }
         return idle
+    }
+
+    /// Connections waiting in the accept queues of the process's listeners (every worker's, on
+    /// ``port``), from /proc/net/tcp: for a LISTEN socket its rx_queue is that count.
+    func acceptQueue() -> Int {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return -1 }
+        let local = String(format: ":%04X", Int(port))
+        var queued = 0
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[1].hasSuffix(local), fields[3] == "0A" else { continue }
+            queued += Int(fields[4].split(separator: ":").last ?? "", radix: 16) ?? 0
+        }
+        return queued
     }
 
     /// What each open descriptor is (socket, pipe, ...), for failure messages.
