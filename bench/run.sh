@@ -149,9 +149,9 @@ five() { echo "$1$2?u=0,$1$2?u=1,$1$2?u=2,$1$2?u=3,$1$2?u=4"; }
 declare -A ROUND_PID ROUND_PORT
 ROUND=()
 round_proxy() {  # NAME ARGS...: start NAME's proxy on the next port
-  local name=$1; shift
-  PROXYPORT=$(( PPORT + 20 + ${#ROUND[@]} )) start_proxy "$name" "$@"
-  ROUND_PID[$name]=$PROXY; ROUND_PORT[$name]=$(( PPORT + 20 + ${#ROUND[@]} )); ROUND+=("$name")
+  local name=$1 port=$(( PPORT + 20 + ${#ROUND[@]} )); shift
+  PROXYPORT=$port start_proxy "$name" "$@"
+  ROUND_PID[$name]=$PROXY; ROUND_PORT[$name]=$port; ROUND+=("$name")
 }
 round_use() { PROXY=${ROUND_PID[$1]}; PROXYPORT=${ROUND_PORT[$1]}; }
 if want W1; then for c in $CS; do round_proxy "W1-c$c" --route "w1@50=$(five "$N" /1k)"; done; fi

@@ -68,7 +68,7 @@ struct ProcessTests {
         }
         #expect(failures.all.isEmpty, "clients that should have been served were not: \(failures.all)")
         #expect(try RawHTTPClient.get(port: port, path: "/healthz").status == 200)
-        let settled = waitUntil(timeout: .seconds(15)) { proxy.acceptQueue() == 0 && proxy.openFDs() <= idle }
+        let settled = waitUntil(timeout: .seconds(15)) { proxy.acceptQueue() == 0 && proxy.openFDs() == idle }
         #expect(settled != nil, "descriptors: \(idle) idle, \(proxy.openFDs()) after the burst: \(proxy.describeFDs())")
         // Every stream and transfer is freed, and every client that left mid-stream (half of
         // them with an RST) was seen leaving.
@@ -163,7 +163,7 @@ struct ProcessTests {
             socket.close(reset: n % 3 == 1)
         }
         // Accepted first (a connection still queued is no descriptor of the proxy yet), then gone.
-        let settled = waitUntil(timeout: .seconds(3)) { proxy.acceptQueue() == 0 && proxy.openFDs() <= idle }
+        let settled = waitUntil(timeout: .seconds(3)) { proxy.acceptQueue() == 0 && proxy.openFDs() == idle }
         #expect(settled != nil, "descriptors: \(idle) idle, \(proxy.openFDs()) after 90 silent connections: \(proxy.describeFDs())")
         #expect(try RawHTTPClient.get(port: proxy.port, path: "/healthz").status == 200)
         proxy.stop(grace: .seconds(5))
