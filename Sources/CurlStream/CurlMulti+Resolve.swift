@@ -17,8 +17,16 @@ struct TransferDNS {
 final class CurlStringList {
     let head: UnsafeMutablePointer<curl_slist>
 
-    init?(_ item: String) {
-        guard let head = curl_slist_append(nil, item) else { return nil }
+    init?(_ items: [String]) {
+        var head: UnsafeMutablePointer<curl_slist>?
+        for item in items {
+            guard let next = curl_slist_append(head, item) else {
+                curl_slist_free_all(head)
+                return nil
+            }
+            head = next
+        }
+        guard let head else { return nil }
         self.head = head
     }
 
@@ -113,7 +121,7 @@ extension CurlMulti {
         let key = t.request.dnsCacheKey
         if let known = curlDNS[key], known.addresses == addresses, known.confirmed { return CURLE_OK }
         let value = addresses.map { HostName.isIPv6($0) ? "[\($0)]" : $0 }.joined(separator: ",")
-        guard let entry = CurlStringList("\(key):\(value)") else { return CURLE_OUT_OF_MEMORY }
+        guard let entry = CurlStringList(["\(key):\(value)"]) else { return CURLE_OUT_OF_MEMORY }
         curlDNS[key] = (addresses, false)
         t.dns.entry = entry
         t.dns.entryKey = key

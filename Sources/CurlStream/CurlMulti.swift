@@ -38,6 +38,9 @@ public final class CurlMulti {
     /// Actions the pool returned that have not run yet.
     var actions: [PoolAction] = []
     let ledger = ConnectionLedger()
+    /// The header lines every request carries (``RequestHeaders``); libcurl reads the list
+    /// without copying it, so it lives as long as the multi's easy handles.
+    let requestHeaders: CurlStringList
     let budget: ConnectionBudget
     var poolTimer: LoopTimer!
     var idleTimer: LoopTimer!
@@ -91,6 +94,10 @@ public final class CurlMulti {
         self.pool = PoolStateMachine(budget: budget, worker: worker, poolTimeout: .seconds(options.poolTimeout),
                                      maxStreamsPerConnection: options.maxStreamsPerConnection,
                                      probesProtocol: options.upstreamHTTP == .auto)
+        guard let requestHeaders = RequestHeaders.list(for: options) else {
+            throw CurlMultiError(CURLM_OUT_OF_MEMORY, call: "curl_slist_append")
+        }
+        self.requestHeaders = requestHeaders
         self.multi = try Self.makeMultiHandle(maxConnections: budget.maxConnections, options: options)
         // evdns sends a query again after half the lookup's deadline (at most 5 s, the system
         // resolver's default), so one lost packet does not fail it.

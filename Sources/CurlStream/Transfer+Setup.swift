@@ -17,6 +17,7 @@ extension Transfer {
             check(CCurl_easy_setopt_pointer(h, CURLOPT_CURLU, UnsafeMutableRawPointer(parsed.handle)))
         }
         check(CCurl_easy_setopt_pointer(h, CURLOPT_PRIVATE, me))
+        check(CCurl_easy_setopt_slist(h, CURLOPT_HTTPHEADER, multi.requestHeaders.head))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_WRITEDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_HEADERDATA, me))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_OPENSOCKETDATA, me))
@@ -51,9 +52,11 @@ extension Transfer {
         check(CCurl_easy_setopt_closesocket_callback(h, CURLOPT_CLOSESOCKETFUNCTION, closeSocketCallback))
         check(CCurl_easy_setopt_pointer(h, CURLOPT_CLOSESOCKETDATA, Unmanaged.passUnretained(ledger).toOpaque()))
         check(CCurl_easy_setopt_long(h, CURLOPT_NOSIGNAL, 1))
-        // Every content coding this libcurl decodes (gzip, deflate, br, zstd): body events carry
-        // the body as a user reads it.
-        check(CCurl_easy_setopt_string(h, CURLOPT_ACCEPT_ENCODING, ""))
+        // libcurl decodes every content coding it supports (gzip, deflate, br, zstd): body events
+        // carry the body as a user reads it. The request's Accept-Encoding line, naming them, is
+        // in the multi's header list (RequestHeaders), as is its User-Agent. Named here rather
+        // than "" (all of them), which libcurl would spell out anew for every transfer.
+        check(CCurl_easy_setopt_string(h, CURLOPT_ACCEPT_ENCODING, RequestHeaders.contentCodings))
         // Redirects are followed by the multi (Transfer+Redirect), which resolves their hosts on
         // the loop; libcurl is handed addresses and never resolves (the callback counts it if it
         // would).
@@ -77,7 +80,6 @@ extension Transfer {
         check(CCurl_easy_setopt_long(h, CURLOPT_TIMEOUT_MS, milliseconds(options.totalTimeout)))
         check(CCurl_easy_setopt_long(h, CURLOPT_MAXAGE_CONN, max(1, Int(options.keepaliveExpiry.rounded(.up)))))
         check(CCurl_easy_setopt_long(h, CURLOPT_TCP_NODELAY, 1))
-        check(CCurl_easy_setopt_string(h, CURLOPT_USERAGENT, options.userAgent))
         if let ca = options.caFile { check(CCurl_easy_setopt_string(h, CURLOPT_CAINFO, ca)) }
         return ok
     }

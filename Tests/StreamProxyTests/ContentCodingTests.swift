@@ -98,4 +98,23 @@ struct ContentCodingTests {
         #expect(error.string("message")?.isEmpty == false)
         #expect(outcome.end == nil)
     }
+
+    /// The request names the proxy and the codings once each, beside libcurl's own `Host` and
+    /// `Accept`: the proxy hands libcurl the first two as a header list (RequestHeaders) rather
+    /// than as options.
+    @Test func eachRequestCarriesOneUserAgentAndOneAcceptEncoding() throws {
+        let rig = try FidelityRig(responses: [FramedResponse(body: Array("plain".utf8), framing: .contentLength)], prefix: 100)
+        defer { rig.stop() }
+        let outcome = try rig.run(0)
+        #expect(outcome.text == "plain")
+        let lines = rig.origin.lastRequestHeaders
+        func values(_ name: String) -> [String] {
+            lines.filter { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+                .map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        }
+        #expect(values("User-Agent") == ["stream-proxy"], "\(lines)")
+        #expect(values("Accept-Encoding").count == 1, "\(lines)")
+        #expect(values("Host") == ["127.0.0.1:\(rig.origin.port)"], "\(lines)")
+        #expect(values("Accept") == ["*/*"], "\(lines)")
+    }
 }

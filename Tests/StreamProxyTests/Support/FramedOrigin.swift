@@ -81,8 +81,8 @@ final class FramedOrigin: @unchecked Sendable {
     private let lock = NSLock()
     private var responses: [String: FramedResponse] = [:]
     private var served: [String: Int] = [:]
-    /// The encodings requests announced (`Accept-Encoding`), last first.
-    private var acceptEncodings: [String] = []
+    /// The heads of the requests served, last first.
+    private var requestHeads: [String] = []
 
     init() throws {
         let box = Box()
@@ -98,16 +98,22 @@ final class FramedOrigin: @unchecked Sendable {
         lock.withLock { responses[path] = response }
     }
 
-    var lastAcceptEncoding: String? { lock.withLock { acceptEncodings.first } }
+    /// The header lines of the last request (after its request line).
+    var lastRequestHeaders: [String] {
+        lock.withLock { requestHeads.first.map { $0.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty } } ?? [] }
+    }
+
+    /// The encodings the last request announced (`Accept-Encoding`).
+    var lastAcceptEncoding: String? {
+        lastRequestHeaders.first { $0.lowercased().hasPrefix("accept-encoding:") }
+            .map { String($0.dropFirst("accept-encoding:".count)).trimmingCharacters(in: .whitespaces) }
+    }
 
     func stop() { server.stop() }
 
     private func handle(_ c: ScriptedConnection) {
-        let accept = c.requestHead.split(separator: "\r\n")
-            .first { $0.lowercased().hasPrefix("accept-encoding:") }
-            .map { String($0.dropFirst("accept-encoding:".count)).trimmingCharacters(in: .whitespaces) }
         let response: FramedResponse? = lock.withLock {
-            acceptEncodings.insert(accept ?? "", at: 0)
+            requestHeads.insert(c.requestHead, at: 0)
             served[c.path, default: 0] += 1
             return responses[c.path]
         }
