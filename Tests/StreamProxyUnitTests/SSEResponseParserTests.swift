@@ -100,4 +100,14 @@ import Testing
         let (_, f) = parse(Array("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".utf8), splitAt: [9])
         #expect(f.status == 503)
     }
+
+    /// A status line without a reason phrase (RFC 9112 allows an empty one), or with its fields
+    /// apart by more than one space, still gives the status; one without a code gives 0.
+    @Test(arguments: [("HTTP/1.1 503\r\n", 503), ("HTTP/1.1 503 \r\n", 503), ("HTTP/1.1  404  Not Found\r\n", 404),
+                      ("HTTP/1.1\r\n", 0), ("HTTP/1.1 OK\r\n", 0)])
+    func statusLinesOfEveryShape(line: String, status: Int) {
+        let (_, f) = parse(Array((line + "Content-Length: 0\r\n\r\n").utf8), splitAt: [3])
+        #expect(f.status == status, "\(line.debugDescription)")
+        #expect(f.ended)
+    }
 }

@@ -165,13 +165,26 @@ package struct SSEResponseParser {
         return headLength - before
     }
 
+    /// Lines are taken one at a time (no `split`, which built an array per head and was a
+    /// sixth of the harness's own instructions per stream).
     private mutating func parseHead(_ head: ArraySlice<UInt8>, _ found: inout Findings) {
-        let lines = head.split(separator: 10, omittingEmptySubsequences: true)
-        guard let statusLine = lines.first else { return }
+        var rest = head
+        func nextLine() -> ArraySlice<UInt8>? {
+            while rest.first == 10 { rest = rest.dropFirst() }
+            guard !rest.isEmpty else { return nil }
+            let end = rest.firstIndex(of: 10) ?? rest.endIndex
+            defer { rest = rest[end...] }
+            return rest[..<end]
+        }
+        guard let statusLine = nextLine() else { return }
         http10 = statusLine.starts(with: "HTTP/1.0".utf8)
-        let fields = statusLine.split(separator: 32, maxSplits: 2)
-        found.status = fields.count >= 2 ? Self.integer(fields[fields.startIndex + 1]) ?? 0 : 0
-        for line in lines.dropFirst() {
+        // "HTTP/1.1 200 OK": the code is the second field.
+        found.status = 0
+        if let space = statusLine.firstIndex(of: 32) {
+            let code = statusLine[(space + 1)...].drop { $0 == 32 }.prefix { $0 != 32 && $0 != 13 }
+            found.status = Self.integer(code) ?? 0
+        }
+        while let line = nextLine() {
             if let value = Self.value(of: "transfer-encoding", in: line), Self.contains("chunked", in: value) { chunked = true }
             if let value = Self.value(of: "connection", in: line), Self.contains("close", in: value) { closeRequested = true }
             if let value = Self.value(of: "content-length", in: line) { contentLength = Self.integer(value) }
@@ -232,69 +245,5 @@ package struct SSEResponseParser {
         } else if eventName == .error, Self.bytes(l, startWith: "data: ") {
             errorKind = Self.kind(in: l)
         }
-    }
-
-    @inline(__always)
-    private static func bytes(_ b: UnsafeBufferPointer<UInt8>, startWith s: StaticString) -> Bool {
-        b.count >= s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
-    }
-
-    @inline(__always)
-    private static func bytes(_ b: UnsafeBufferPointer<UInt8>, equal s: StaticString) -> Bool {
-        b.count == s.utf8CodeUnitCount && memcmp(b.baseAddress!, s.utf8Start, s.utf8CodeUnitCount) == 0
-    }
-
-    /// The value of header field `name` (lowercase) if `line` is that field, without surrounding
-    /// blanks or the line's CR. Bytes throughout: no strings are made for the head.
-    private static func value(of name: StaticString, in line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        let n = name.utf8CodeUnitCount
-        guard line.count > n, line[line.startIndex + n] == UInt8(ascii: ":") else { return nil }
-        let matches = name.withUTF8Buffer { key in
-            zip(key, line).allSatisfy { k, b in k == (b | (b >= 65 && b <= 90 ? 0x20 : 0)) }
-        }
-        guard matches else { return nil }
-        var value = line[(line.startIndex + n + 1)...]
-        while let b = value.first, b == 32 || b == 9 { value = value.dropFirst() }
-        while let b = value.last, b == 32 || b == 9 || b == 13 { value = value.dropLast() }
-        return value
-    }
-
-    /// Whether `value` contains the lowercase `token`, case-insensitively.
-    private static func contains(_ token: StaticString, in value: ArraySlice<UInt8>) -> Bool {
-        let lowered = value.map { $0 | ($0 >= 65 && $0 <= 90 ? 0x20 : 0) }
-        return token.withUTF8Buffer { t in
-            lowered.withUnsafeBufferPointer { find(Array(t), in: $0, from: 0) != nil }
-        }
-    }
-
-    /// A decimal number, or nil.
-    private static func integer(_ digits: some Collection<UInt8>) -> Int? {
-        guard !digits.isEmpty, digits.count <= 18 else { return nil }
-        var n = 0
-        for d in digits {
-            guard d >= 48 && d <= 57 else { return nil }
-            n = n * 10 + Int(d - 48)
-        }
-        return n
-    }
-
-    /// The value of `"kind":"..."` in an error event's JSON.
-    private static func kind(in line: UnsafeBufferPointer<UInt8>) -> String? {
-        let key = Array(#""kind":""#.utf8)
-        guard let at = find(key, in: line, from: 0) else { return nil }
-        let rest = line[(at + key.count)...]
-        guard let close = rest.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        return String(decoding: rest[..<close], as: UTF8.self)
-    }
-
-    /// The offset of the first `needle` in `haystack` at or after `from`.
-    private static func find(_ needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        var i = from
-        while i + needle.count <= haystack.count {
-            if haystack[i] == needle[0], haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
-            i += 1
-        }
-        return nil
     }
 }
