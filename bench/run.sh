@@ -246,6 +246,15 @@ peer_start() {
     fastapi) SSL_CERT_FILE=$CA exec bench/peers/fastapi/run.sh $PPORT "$routes" ;;
   esac
 }
+# peer_settings NAME: what the peer runs with (its log holds build output, not settings).
+peer_settings() {
+  case $1 in
+    hummingbird) echo "bench/peers/hummingbird (Hummingbird 2, AsyncHTTPClient pool: 10 connections per host soft limit, idle 5 s); the client's connection closes after each stream, the usual SSE way" ;;
+    hummingbird-keepalive) echo "the same with HB_KEEPALIVE=1: the client's connection is kept for its next stream" ;;
+    node) echo "bench/peers/node/server.js (node:http, one keep-alive http.Agent: maxSockets 10, maxTotalSockets 100, maxFreeSockets 20), one process" ;;
+    fastapi) echo "bench/peers/fastapi (FastAPI + httpx: max_connections 100, max_keepalive_connections 20, keepalive_expiry 5 s), one uvicorn worker" ;;
+  esac
+}
 if want peers; then
   u() { local b=$1 p=$2 i out=""; for i in 0 1 2 3 4; do out+="${out:+, }\"$b$p?u=$i\""; done; echo "$out"; }
   ROUTES="{\"w1\": {\"prefix\": 50, \"upstreams\": [$(u "$N" /1k)]}, \"w8\": {\"prefix\": 50, \"upstreams\": [$(u "$NS" /1k)]}}"
@@ -255,7 +264,7 @@ if want peers; then
     echo "== peer $peer: W1 (and W8) at c = $CS"
     peer_start "$peer" "$ROUTES" > "$OUT/peer-$peer.log" 2>&1 & PEERPID=$!; pids+=($PEERPID)   # run.sh execs the server
     for _ in $(seq 1200); do curl -sf "http://127.0.0.1:$PPORT/stream/w1" >/dev/null 2>&1 && break; sleep 0.5; done
-    echo "peer-$peer: $(head -c 300 "$OUT/peer-$peer.log" | tr '\n' ' ')" >> "$OUT/settings.txt"
+    echo "peer-$peer: $(peer_settings "$peer")" >> "$OUT/settings.txt"
     for c in $CS; do
       for r in $(seq "$RUNS"); do
         measure "peer-$peer-c$c-run$r" "$PEERPID" "http://127.0.0.1:$PPORT/stream/w1" -c "$c" -d "$DURATION"
