@@ -18,12 +18,14 @@ release: deps
 run: release
 	.build/release/stream-proxy serve --listen $(LISTEN)
 
-# The unit tests first, then the socket tests, then each flood alone (scripts/run-tests.sh).
+# The unit tests first, then the socket tests, then each flood alone (scripts/run-tests.sh);
+# then the browser, deploy/ and the release build (scripts/test-*.sh).
 test: deps
 	$(SWIFT) build --build-tests
 	SWIFT=$(SWIFT) ./scripts/run-tests.sh
 	./scripts/test-browser.sh
 	./scripts/test-deploy.sh
+	./scripts/test-release.sh
 
 # The page at / in headless Chromium and the stream through sseclient-py (Tests/browser).
 .PHONY: test-browser

@@ -6,6 +6,17 @@ import PackageDescription
 /// Debug builds, which every test runs, keep them, so an overlapping access still traps there.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+/// Release builds allocate with tcmalloc (Debian's libtcmalloc-minimal4, linked by its soname, so
+/// no -dev package is needed): libcurl makes some 25 allocations per transfer, and glibc's
+/// malloc and free were 12% of a W1 stream's instructions. With tcmalloc the stream takes 5.9%
+/// fewer (bench/callgrind.sh: 688 K -> 648 K); jemalloc took 3.1% more. Debug builds, which the
+/// tests and the sanitizers run, keep glibc's allocator. `--no-as-needed` keeps the library
+/// loaded even though no symbol is asked of it by name: it replaces malloc by interposition.
+let allocator: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--no-as-needed", "-Xlinker", "-l:libtcmalloc_minimal.so.4", "-Xlinker", "--as-needed"],
+                 .when(platforms: [.linux], configuration: .release)),
+]
+
 let package = Package(
     name: "StreamProxy",
     products: [
@@ -57,7 +68,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "stream-proxy",
-            dependencies: ["StreamProxy"]
+            dependencies: ["StreamProxy"],
+            linkerSettings: allocator
         ),
         // The pool's state machine and budget, without sockets or sleeps.
         .testTarget(

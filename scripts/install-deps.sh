@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages StreamProxy builds and tests against, when any is missing
+# (libtcmalloc-minimal4: release builds allocate with tcmalloc, see Package.swift)
 # (nginx and openssl: the HTTP/2 upstream tests run a real nginx with a certificate they make;
 # haproxy and systemd: scripts/test-deploy.sh checks deploy/ with haproxy -c and systemd-analyze).
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev libevent-dev pkg-config curl brotli zstd nginx openssl haproxy systemd)
+packages=(libcurl4-openssl-dev libevent-dev libtcmalloc-minimal4 pkg-config curl brotli zstd nginx openssl haproxy systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
