@@ -8,12 +8,15 @@ cd "$(dirname "$0")/.."
 ${SWIFT:-swift} build -c release --product stream-proxy
 bin=.build/release/stream-proxy
 
-# Every library binds malloc to tcmalloc's, libcurl's included (bound at start to see them all).
-bindings=$(LD_BIND_NOW=1 LD_DEBUG=bindings "$bin" --help 2>&1 >/dev/null | grep "normal symbol \`malloc'")
-if ! grep -q "libcurl.so.4 .* to .*libtcmalloc_minimal.so.4 .*malloc" <<<"$bindings" \
-   || grep -q " to .*libc.so.6 .*malloc" <<<"$bindings"; then
-  echo "test-release: malloc is not tcmalloc's everywhere:" >&2
-  grep "libcurl\| to .*libc.so.6" <<<"$bindings" >&2 || true
+# Every library binds the allocator's functions to tcmalloc's (bound at start to see them all):
+# libcurl's malloc and free, the Swift runtime's malloc_usable_size, and none to glibc's.
+bindings=$(LD_BIND_NOW=1 LD_DEBUG=bindings "$bin" --help 2>&1 >/dev/null | grep "normal symbol \`\(malloc\|free\|realloc\|calloc\|malloc_usable_size\)'" || true)
+expect() { grep -q "$1 .* to .*libtcmalloc_minimal.so.4 .*\`$2'" <<<"$bindings" || { echo "test-release: $1's $2 is not tcmalloc's" >&2; exit 1; }; }
+expect libcurl.so.4 malloc
+expect libcurl.so.4 free
+expect libswiftCore.so malloc_usable_size
+if grep " to .*libc.so.6 " <<<"$bindings" >&2; then
+  echo "test-release: the allocator functions above bind to glibc's" >&2
   exit 1
 fi
 
@@ -24,9 +27,11 @@ proxy_port=$(port)
 "$bin" serve --listen "127.0.0.1:$proxy_port" --workers 2 --log-level warning \
   --route "r@100=http://127.0.0.1:$origin_port/bytes/1024,http://127.0.0.1:$origin_port/bytes/64" & proxy=$!
 trap 'kill $origin $proxy 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$proxy_port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "test-release: $1 never answered" >&2; exit 1; }
+up "http://127.0.0.1:$origin_port/bytes/1"
+up "http://127.0.0.1:$proxy_port/healthz"
 
-stream=$(curl -sN --max-time 10 "http://127.0.0.1:$proxy_port/stream/r")
+stream=$(curl -sN --max-time 10 "http://127.0.0.1:$proxy_port/stream/r" || true)
 chunks=$(grep -c "^event: chunk" <<<"$stream" || true)
 ends=$(grep -c "^event: end" <<<"$stream" || true)
 if [ "$ends" -ne 2 ] || [ "$chunks" -lt 2 ] || ! grep -q "^event: done" <<<"$stream"; then
@@ -37,4 +42,4 @@ fi
 kill -TERM $proxy
 status=0; wait $proxy || status=$?
 [ "$status" -eq 0 ] || { echo "test-release: serve exited $status on SIGTERM" >&2; exit 1; }
-echo "test-release: built, malloc is tcmalloc's, a stream of 2 upstreams served, exit 0 on SIGTERM"
+echo "test-release: built, the allocator is tcmalloc's, a stream of 2 upstreams served, exit 0 on SIGTERM"

@@ -62,8 +62,9 @@ public struct TransferID: Hashable, Sendable, CustomStringConvertible {
 
     /// What dictionaries and sets hash with. The pool's and the multi's books are keyed by
     /// transfer ids, some 16 lookups per transfer, and SipHash (the default) was 2.5% of a W1
-    /// stream's instructions. Ids are ours, never an input: a multiplication by an odd constant
-    /// spreads them, and sends any run of consecutive ids to distinct buckets.
+    /// stream's instructions. Ids are ours and sequential, never an input: after a multiplication
+    /// by an odd constant, any 2^k consecutive ids fall in distinct buckets of a 2^k-bucket table
+    /// (the low bits are a bijection), which is what the books' tables use.
     public func _rawHashValue(seed: Int) -> Int {
         Int(truncatingIfNeeded: (raw ^ UInt64(UInt(bitPattern: seed))) &* 0x9E37_79B9_7F4A_7C15)
     }

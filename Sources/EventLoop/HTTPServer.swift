@@ -270,9 +270,10 @@ struct WeakStream {
     weak var stream: HTTPResponseStream?
 }
 
-/// libevent writes with `writev`, which raises SIGPIPE when the peer has gone: a server must
-/// ignore it process-wide and see EPIPE on the socket instead. Done once, by the first server.
-private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+/// libevent writes with `writev`, which raises SIGPIPE when the peer has gone: a server (or an
+/// outgoing ``TCPConnection``) must ignore it process-wide and see EPIPE on the socket instead.
+/// Done once, by the first of them.
+let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
 private let requestCallback: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = { req, arg in
     guard let req else { return }

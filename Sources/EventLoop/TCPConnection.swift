@@ -19,6 +19,8 @@ public final class TCPConnection {
     private var bev: OpaquePointer?
     /// The connect has completed (libevent reported it).
     private var connected = false
+    /// The errno of a failed ``write(_:)``, reported as the connection's end.
+    private var writeError: Int32?
 
     public var onConnect: (() -> Void)?
     /// Bytes as they arrive; valid only during the call.
@@ -29,6 +31,7 @@ public final class TCPConnection {
     /// Starts connecting to `host` (an IPv4 literal) and `port`.
     public init(loop: EventLoop, host: String, port: UInt16) throws(EventError) {
         loop.preconditionInEventLoop()
+        ignoreSIGPIPE
         self.loop = loop
         guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
             throw EventError("bufferevent_socket_new")
@@ -62,16 +65,24 @@ public final class TCPConnection {
     /// On a connected socket with nothing queued they are sent in the call: queued, libevent
     /// would start watching the socket for writability (an `epoll_ctl`), write on the next loop
     /// turn and stop watching (another). A load generator sends a request per stream, so that
-    /// was two system calls a stream besides the write. A socket error leaves the bytes to the
-    /// bufferevent, which meets the same error and reports it as the connection's end.
+    /// was two system calls a stream besides the write. A socket error ends the connection with
+    /// that error, reported from the loop (``onEnd`` is never called from inside this call); the
+    /// error is not left for libevent to meet again, since a reset is reported only once (the
+    /// next write would see EPIPE, a read EOF).
     public func write(_ bytes: [UInt8]) {
         loop.preconditionInEventLoop()
-        guard let bev else { return }
+        guard let bev, writeError == nil else { return }
         var sent = 0
         if connected, let output = bufferevent_get_output(bev), evbuffer_get_length(output) == 0 {
             let fd = bufferevent_getfd(bev)
             let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            if n > 0 { sent = n }
+            if n >= 0 {
+                sent = n
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                writeError = errno
+                bufferevent_trigger_event(bev, Int16(BEV_EVENT_ERROR | BEV_EVENT_WRITING), Int32(BEV_TRIG_DEFER_CALLBACKS.rawValue))
+                return
+            }
         }
         guard sent < bytes.count else { return }
         bytes.withUnsafeBytes { _ = bufferevent_write(bev, $0.baseAddress! + sent, $0.count - sent) }
@@ -104,7 +115,7 @@ public final class TCPConnection {
             return
         }
         guard bev != nil else { return }
-        let end: End = what & Int16(BEV_EVENT_EOF) != 0 ? .closed : .error(errno)
+        let end: End = if let writeError { .error(writeError) } else if what & Int16(BEV_EVENT_EOF) != 0 { .closed } else { .error(errno) }
         if let bev { bufferevent_free(bev) }
         bev = nil
         let callback = onEnd
