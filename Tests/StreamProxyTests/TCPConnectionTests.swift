@@ -39,7 +39,7 @@ struct TCPConnectionTests {
             endedInWrite = endedInWrite || inWrite
             loop.stop()
         }
-        connection.onConnect = {
+        connection.onConnect = { [unowned connection] in
             // The handshake is done, so the connection waits in the backlog: accept returns at once.
             let accepted = accept(server, nil, nil)
             var reset = linger(l_onoff: 1, l_linger: 0)
@@ -52,6 +52,8 @@ struct TCPConnectionTests {
         let timeout = LoopTimer(loop: loop) { loop.stop() }
         timeout.schedule(after: 5)
         loop.run()
+        connection.onEnd = nil
+        connection.onConnect = nil
         #expect(ends == [.error(ECONNRESET)])
         #expect(!endedInWrite, "onEnd ran inside write")
     }
