@@ -58,8 +58,6 @@ public struct TransferID: Hashable, Sendable, CustomStringConvertible {
     let raw: UInt64
     public var description: String { "#\(raw)" }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(raw) }
-
     /// What dictionaries and sets hash with. The pool's and the multi's books are keyed by
     /// transfer ids, some 16 lookups per transfer, and SipHash (the default) was 2.5% of a W1
     /// stream's instructions. Ids are ours and sequential, never an input: after a multiplication

@@ -103,11 +103,15 @@ final class FramedOrigin: @unchecked Sendable {
         lock.withLock { requestHeads.first.map { $0.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty } } ?? [] }
     }
 
-    /// The encodings the last request announced (`Accept-Encoding`).
-    var lastAcceptEncoding: String? {
-        lastRequestHeaders.first { $0.lowercased().hasPrefix("accept-encoding:") }
-            .map { String($0.dropFirst("accept-encoding:".count)).trimmingCharacters(in: .whitespaces) }
+    /// The values of every `name` field of the last request, in order (the name in any case).
+    func lastRequestValues(_ name: String) -> [String] {
+        let prefix = name.lowercased() + ":"
+        return lastRequestHeaders.filter { $0.lowercased().hasPrefix(prefix) }
+            .map { String($0.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces) }
     }
+
+    /// The encodings the last request announced (`Accept-Encoding`).
+    var lastAcceptEncoding: String? { lastRequestValues("Accept-Encoding").first }
 
     func stop() { server.stop() }
 
